@@ -1,0 +1,102 @@
+//! # rivulet: reactive stream pipelines in the spirit of streamz
+//!
+//! rivulet brings the operators of Python's [streamz] (windows, joins, time, back-pressure) to
+//! plain [`futures::Stream`]s, and runs heavy work on worker processes over QUIC the way streamz
+//! runs it on Dask.
+//!
+//! ## A first pipeline
+//!
+//! A [`Source`] is the head of a pipeline: you [`emit`](Source::emit) values into it, and each
+//! [`stream`](Source::stream) subscribed to it is an ordinary `futures::Stream`. The operators
+//! of [`StreamzExt`] and [`futures::StreamExt`] build on it (the [`prelude`] brings both), and a
+//! sink such as [`sink_to_list`](StreamzExt::sink_to_list) spawns the pipeline on the current
+//! tokio runtime:
+//!
+//! ```
+//! use rivulet::prelude::*;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let source = Source::new();
+//! let totals = source
+//!     .stream()
+//!     .map(|x: i64| x + 1)
+//!     .retain(|x| x % 2 == 0)
+//!     .sink_to_list();
+//!
+//! for x in 0..6 {
+//!     source.emit(x).await.unwrap();
+//! }
+//! // `emit` waits until the sink has taken the item and come back for the next, so the list is
+//! // up to date as soon as it returns: streamz's synchronous semantics.
+//! assert_eq!(totals.snapshot(), vec![2, 4, 6]);
+//! # }
+//! ```
+//!
+//! ## Back-pressure
+//!
+//! `emit(x).await` resolves once every subscriber has taken `x` **and come back for the next
+//! item**. With no buffer in the pipeline, that means `x` was fully processed. A
+//! [`buffer(n)`](StreamzExt::buffer) stage lets up to `n` items run ahead of a slow consumer,
+//! [`Source::with_capacity`] lets `n` items queue at the source, and operators that hold items
+//! on purpose (time windows, [`latest`](StreamzExt::latest)) take an item and come back at once.
+//!
+//! ## Several consumers
+//!
+//! Subscribe several times to a source, or [`share`](StreamzExt::share) any stream: every branch
+//! sees every item, and the slowest branch sets the pace.
+//!
+//! ## Errors
+//!
+//! A panicking closure ends its pipeline with an [`Error`] that carries the panic message,
+//! reported by the [`SinkHandle`] that drives it; the other pipelines keep running.
+//!
+//! [streamz]: https://streamz.readthedocs.io
+
+pub mod error;
+pub mod ops;
+pub mod sink;
+pub mod source;
+
+pub use error::{Closed, Error};
+pub use ops::StreamzExt;
+pub use sink::{ListSink, SinkHandle};
+pub use source::{Emit, Source, Subscription};
+
+/// A stream of values that live in this process: every [`futures::Stream`].
+///
+/// Operators that take another stream (`union`, `zip_with`, `combine_latest`, ...) bound it by
+/// `LocalStream`, so that passing something that is not a local stream of values fails to
+/// compile with a message that says what to do.
+///
+/// ```
+/// fn takes_local(_: impl rivulet::LocalStream<Item = i32>) {}
+/// takes_local(futures::stream::iter([1, 2, 3]));
+/// ```
+///
+/// ```compile_fail
+/// fn takes_local(_: impl rivulet::LocalStream<Item = i32>) {}
+/// takes_local(vec![1, 2, 3]); // a Vec is not a stream
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a local stream of values",
+    label = "this is not a local stream of values",
+    note = "a `RemoteStream` yields handles to values on workers: call `.gather()` on it to bring the values back to this process"
+)]
+pub trait LocalStream: futures::Stream {}
+
+impl<S: futures::Stream + ?Sized> LocalStream for S {}
+
+/// Everything a pipeline needs: [`Source`], [`StreamzExt`] and [`futures::StreamExt`].
+///
+/// ```
+/// use rivulet::prelude::*;
+/// # futures::executor::block_on(async {
+/// let v: Vec<i32> = futures::stream::iter(0..3).map(|x| x * 2).retain(|x| *x > 0).collect().await;
+/// assert_eq!(v, vec![2, 4]);
+/// # });
+/// ```
+pub mod prelude {
+    pub use crate::{Source, StreamzExt};
+    pub use futures::StreamExt;
+}
