@@ -8,12 +8,14 @@ use crate::error::panic_message;
 use crate::sink::{spawn_sink, ListSink, SinkHandle};
 
 mod filter;
+mod keep;
 mod flatten_iter;
 mod share;
 // @modules (keep this line: operator modules are added above it)
 
 pub use filter::Retain;
 pub use flatten_iter::FlattenIter;
+pub use keep::Keep;
 pub use share::Share;
 // @exports (keep this line: operator types are re-exported above it)
 
