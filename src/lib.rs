@@ -55,6 +55,7 @@
 
 pub mod error;
 pub mod ops;
+pub mod remote;
 pub mod sink;
 pub mod source;
 
@@ -62,6 +63,7 @@ pub use error::{Closed, Error};
 pub use ops::StreamzExt;
 pub use sink::{ListSink, SinkHandle};
 pub use source::{Emit, Source, Subscription};
+// @remote-exports (keep this line: remote re-exports are added above it)
 
 /// A stream of values that live in this process: every [`futures::Stream`].
 ///

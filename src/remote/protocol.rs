@@ -1,0 +1,152 @@
+//! The wire protocol's message types, independent of any socket (sans-IO).
+//!
+//! A connection carries one long-lived *control* stream and one short *request* stream per
+//! request, all QUIC bidirectional streams opened by the client, which always writes first:
+//!
+//! - control: the client sends [`Hello`]; the worker answers [`HelloReply`]; after a welcome the
+//!   client sends [`Control`] messages (releases) for the life of the connection.
+//! - request: the client sends one [`Request`] and finishes its side; the worker answers with
+//!   one [`Response`] and finishes its side.
+//!
+//! Every message travels as one length-delimited frame holding its postcard encoding (see
+//! [`frame`](crate::remote::frame)). Values are postcard-encoded bytes: a worker never needs
+//! their types, only the functions of its registry do.
+
+use serde::{Deserialize, Serialize};
+
+/// The version of this protocol; a worker refuses a client of another version.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The ALPN protocol name both sides require during the TLS handshake.
+pub const ALPN: &[u8] = b"rivulet/1";
+
+/// A client-chosen name for a value kept on a worker. Keys are scoped to one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Key(pub u64);
+
+/// The first message of a connection, from client to worker on the control stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The client's [`PROTOCOL_VERSION`].
+    pub version: u32,
+    /// Proof that the client knows the worker's shared secret, bound to this TLS session
+    /// (see [`auth`](crate::remote::auth)); `None` when the client relies on its certificate.
+    pub proof: Option<[u8; 32]>,
+    /// The remote functions the client may ask for: name and signature (input and output types).
+    pub functions: Vec<FunctionId>,
+}
+
+/// A remote function as both sides name it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FunctionId {
+    /// The stable name compiled into the binary (`module::path::name`).
+    pub name: String,
+    /// The input and output types, so that two builds disagreeing on them are told apart.
+    pub signature: String,
+}
+
+/// The worker's answer to [`Hello`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HelloReply {
+    /// The client may send requests.
+    Welcome {
+        /// How many tasks the worker runs at once.
+        slots: u32,
+    },
+    /// The worker will not serve this client; it closes the connection after this message.
+    Refused(Refusal),
+}
+
+/// Why a worker refused a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Refusal {
+    /// The two sides speak different protocol versions.
+    Version {
+        /// The worker's version.
+        worker: u32,
+        /// The client's version.
+        client: u32,
+    },
+    /// The client did not prove the shared secret, nor present a trusted certificate.
+    Unauthenticated,
+    /// The worker was built from other code: these functions are unknown to it, or have
+    /// another signature there.
+    MissingFunctions(Vec<FunctionId>),
+}
+
+/// Messages from client to worker on the control stream, after the welcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Control {
+    /// The client holds no handle to these values any more: free them.
+    Release(Vec<Key>),
+}
+
+/// One request, alone on its own stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// Keep `value` under `key`.
+    Scatter {
+        /// Where to keep it.
+        key: Key,
+        /// The postcard encoding of the value.
+        value: Vec<u8>,
+    },
+    /// Run a task once its inputs are ready; the answer comes when it has finished.
+    Submit(Task),
+    /// Send back the value under `key` (waiting for the task that makes it, if it runs).
+    Fetch {
+        /// Which value.
+        key: Key,
+    },
+}
+
+/// A function applied to values the worker holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    /// What the task does with its inputs and outputs.
+    pub kind: TaskKind,
+    /// The registered function to run (unused for [`TaskKind::Zip`]).
+    pub function: String,
+    /// The postcard encoding of the function value itself (its parameters; empty for a unit struct).
+    pub params: Vec<u8>,
+    /// The keys of the inputs, in order.
+    pub inputs: Vec<Key>,
+    /// The keys under which to keep the results.
+    pub outputs: Vec<Key>,
+    /// Also send the (first) result back in [`Response::Done`], saving a fetch.
+    pub reply_with_value: bool,
+}
+
+/// The shapes of task a worker runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskKind {
+    /// `inputs = [x]`, `outputs = [f(x)]`.
+    Map,
+    /// `inputs = [x]`, no outputs: the verdict `f(x): bool` comes back in [`Response::Done`].
+    Retain,
+    /// `inputs = [a, b]`, `outputs = [(a, b)]`, built without running any function.
+    Zip,
+    /// `inputs = [state, x]`, `outputs = [state', y]` where `f(state, x) = (state', y)`.
+    Accumulate,
+}
+
+/// The worker's answer to a [`Request`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// A scatter was stored, or a task finished and its outputs are kept.
+    Done {
+        /// The encoded size of each output, in order.
+        sizes: Vec<u64>,
+        /// A retain task's verdict.
+        verdict: Option<bool>,
+        /// The first output's encoding, when the task asked for it.
+        value: Option<Vec<u8>>,
+    },
+    /// The value asked for by a fetch.
+    Value(Vec<u8>),
+    /// The task failed (its function panicked or returned an error), or the value asked for is
+    /// that of a failed task: the item's error, with its message.
+    Failed(String),
+    /// The request itself was wrong (an unknown key or function); the worker logs it too.
+    Rejected(String),
+}
