@@ -1,12 +1,13 @@
 //! The wire protocol's message types, independent of any socket (sans-IO).
 //!
-//! A connection carries one long-lived *control* stream and one short *request* stream per
-//! request, all QUIC bidirectional streams opened by the client, which always writes first:
+//! A connection carries one QUIC bidirectional stream, opened by the client, which writes first:
+//! the client sends [`Hello`] and the worker answers [`HelloReply`]. After a welcome the client
+//! sends [`ClientMessage`]s and the worker answers each request with a [`Reply`] carrying the
+//! request's id, in whatever order the requests finish.
 //!
-//! - control: the client sends [`Hello`]; the worker answers [`HelloReply`]; after a welcome the
-//!   client sends [`Control`] messages (releases) for the life of the connection.
-//! - request: the client sends one [`Request`] and finishes its side; the worker answers with
-//!   one [`Response`] and finishes its side.
+//! One ordered stream (rather than a stream per request) keeps the client's requests in the order
+//! it made them, so a task submitted right after the scatter of its input finds that input there;
+//! and it costs one frame per message, with no stream set-up.
 //!
 //! Every message travels as one length-delimited frame holding its postcard encoding (see
 //! [`frame`](crate::remote::frame)). Values are postcard-encoded bytes: a worker never needs
@@ -24,7 +25,7 @@ pub const ALPN: &[u8] = b"rivulet/1";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Key(pub u64);
 
-/// The first message of a connection, from client to worker on the control stream.
+/// The first message of a connection, from client to worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {
     /// The client's [`PROTOCOL_VERSION`].
@@ -74,14 +75,30 @@ pub enum Refusal {
     MissingFunctions(Vec<FunctionId>),
 }
 
-/// Messages from client to worker on the control stream, after the welcome.
+/// Messages from client to worker after the welcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Control {
-    /// The client holds no handle to these values any more: free them.
+pub enum ClientMessage {
+    /// A request; the worker answers with a [`Reply`] carrying the same `id`.
+    Request {
+        /// Chosen by the client, unique among its requests in flight.
+        id: u64,
+        /// What to do.
+        request: Request,
+    },
+    /// The client holds no handle to these values any more: free them. No reply.
     Release(Vec<Key>),
 }
 
-/// One request, alone on its own stream.
+/// The worker's answer to the request with the same `id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    /// The id of the request answered.
+    pub id: u64,
+    /// The answer.
+    pub response: Response,
+}
+
+/// A request to a worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
     /// Keep `value` under `key`.
