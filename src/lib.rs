@@ -63,6 +63,19 @@ pub use error::{Closed, Error};
 pub use ops::StreamzExt;
 pub use sink::{ListSink, SinkHandle};
 pub use source::{Emit, Source, Subscription};
+pub use remote::registry::RemoteFn;
+#[doc(inline)]
+pub use rivulet_macros::remote;
+/// serde, as rivulet uses it: `#[rivulet::remote]` derives through it, and a crate that depends
+/// on rivulet alone can too (`#[serde(crate = "rivulet::serde")]`).
+pub use serde;
+/// What the expansions of `#[rivulet::remote]` and `rivulet::register!` name; not an API.
+#[doc(hidden)]
+pub mod __private {
+    pub use inventory;
+    pub use serde;
+}
+pub use remote::{Client, RemoteFuture, RemoteStream, TaskError, worker};
 // @remote-exports (keep this line: remote re-exports are added above it)
 
 /// A stream of values that live in this process: every [`futures::Stream`].
@@ -99,6 +112,6 @@ impl<S: futures::Stream + ?Sized> LocalStream for S {}
 /// # });
 /// ```
 pub mod prelude {
-    pub use crate::{Source, StreamzExt};
+    pub use crate::{RemoteStream, Source, StreamzExt};
     pub use futures::StreamExt;
 }

@@ -133,6 +133,38 @@ pub trait StreamzExt: Stream {
 
     // @methods (keep this line: operator methods are added above it)
 
+    /// Sends each item to a worker of `client` (the one with the least outstanding work),
+    /// making a [`RemoteStream`](crate::RemoteStream) on which remote functions run.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    ///
+    /// #[rivulet::remote]
+    /// fn inc(x: i64) -> i64 {
+    ///     x + 1
+    /// }
+    ///
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = rivulet::Client::local(2).await?;
+    /// let source = Source::new();
+    /// let results = source.stream().scatter(&client).map(inc).buffered(8).gather().sink_to_list();
+    /// for x in 0..3 {
+    ///     source.emit(x).await?;
+    /// }
+    /// source.close();
+    /// assert_eq!(results.await?, vec![Ok(1), Ok(2), Ok(3)]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn scatter(self, client: &crate::Client) -> crate::RemoteStream<Self::Item>
+    where
+        Self: Sized + Send + 'static,
+        Self::Item: crate::remote::Portable,
+    {
+        crate::RemoteStream::scatter(self, client)
+    }
+
     /// Spawns the pipeline on the current tokio runtime, handing each item to `f`.
     ///
     /// The returned [`SinkHandle`] resolves when the stream ends. A panic anywhere in the

@@ -1,4 +1,22 @@
 //! Distributed streams: workers, the client, the wire protocol and remote functions.
 
 pub mod protocol;
+pub mod registry;
+pub mod auth;
+pub mod frame;
+pub mod tls;
+pub mod wire;
+pub mod client;
+mod future;
+mod link;
+mod pipe;
+mod stream;
+mod task_error;
+pub mod worker;
+
+pub use client::Client;
+pub use future::RemoteFuture;
+pub use link::WorkerId;
+pub use stream::{Gather, Portable, RemoteFutures, RemoteStream};
+pub use task_error::{TaskError, TaskErrorKind};
 // @remote-modules (keep this line: modules are added above it)

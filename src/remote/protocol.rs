@@ -130,7 +130,8 @@ pub struct Task {
     pub inputs: Vec<Key>,
     /// The keys under which to keep the results.
     pub outputs: Vec<Key>,
-    /// Also send the (first) result back in [`Response::Done`], saving a fetch.
+    /// Also send the last result (the one a stream passes on) back in [`Response::Done`],
+    /// saving a fetch.
     pub reply_with_value: bool,
 }
 
@@ -156,7 +157,8 @@ pub enum Response {
         sizes: Vec<u64>,
         /// A retain task's verdict.
         verdict: Option<bool>,
-        /// The first output's encoding, when the task asked for it.
+        /// The last output's encoding, when the task asked for it and it is small (the worker
+        /// decides the limit; a client fetches what does not come along).
         value: Option<Vec<u8>>,
     },
     /// The value asked for by a fetch.

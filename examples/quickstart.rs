@@ -1,0 +1,64 @@
+//! The streamz Dask quickstart, in Rust.
+//!
+//! ```text
+//! cargo run --release --example quickstart
+//! ```
+//!
+//! `inc` sleeps for one second. Run sequentially on ten items it takes about ten seconds; spread
+//! over eight task slots of two workers (`scatter → map → buffered(8) → gather`) it takes about two.
+
+use std::time::{Duration, Instant};
+
+use rivulet::prelude::*;
+
+/// streamz's `inc`: slow on purpose, like real work.
+#[rivulet::remote]
+fn inc(x: i64) -> i64 {
+    std::thread::sleep(Duration::from_secs(1));
+    x + 1
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // A worker process started from this binary becomes a worker here and never returns.
+    rivulet::worker::run_if_worker();
+
+    // Sequential, as in streamz: each emit waits until the sink has printed the result.
+    let source = Source::new();
+    let printed = source.stream().map(|x| inc.call(x)).sink(|x| println!("{x}"));
+    let start = Instant::now();
+    for x in 0..10 {
+        source.emit(x).await?;
+    }
+    source.close();
+    printed.await?;
+    let sequential = start.elapsed();
+    println!("local, one at a time: {sequential:.2?}");
+
+    // Parallel: two in-process workers with four task slots each.
+    let client = rivulet::Client::builder().workers(2).slots(4).build().await?;
+    let source = Source::new();
+    let printed = source
+        .stream()
+        .scatter(&client)
+        .map(inc)
+        .buffered(8)
+        .gather()
+        .sink(|result| match result {
+            Ok(x) => println!("{x}"),
+            Err(error) => eprintln!("failed: {error}"),
+        });
+    let start = Instant::now();
+    for x in 0..10 {
+        source.emit(x).await?;
+    }
+    source.close();
+    printed.await?;
+    let parallel = start.elapsed();
+    println!("distributed over {} slots: {parallel:.2?}", client.slots());
+    println!(
+        "speed-up: {:.1}×",
+        sequential.as_secs_f64() / parallel.as_secs_f64()
+    );
+    Ok(())
+}

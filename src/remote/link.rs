@@ -1,0 +1,221 @@
+//! The client's side of one worker connection: the handshake, requests and their replies.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::debug;
+
+use crate::remote::TaskError;
+use crate::remote::auth;
+use crate::remote::client::{ClientAuth, ClientError};
+use crate::remote::pipe::{FrameReader, spawn_writer};
+use crate::remote::wire::write_message;
+use crate::remote::protocol::{
+    ClientMessage, Hello, HelloReply, Key, PROTOCOL_VERSION, Reply, Request, Response,
+};
+use crate::remote::registry;
+
+/// How long a worker may take to answer the hello.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Which worker a value lives on: its place in the client's list, and its address.
+///
+/// ```
+/// # use rivulet::remote::WorkerId;
+/// fn show(worker: WorkerId) -> String { worker.to_string() }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WorkerId {
+    index: usize,
+    addr: SocketAddr,
+}
+
+impl WorkerId {
+    /// The worker's place in the client's list of workers (0, 1, ...).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The worker's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl fmt::Display for WorkerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "worker {} ({})", self.index, self.addr)
+    }
+}
+
+type PendingReplies = HashMap<u64, oneshot::Sender<Result<Response, TaskError>>>;
+
+/// A welcomed connection to one worker.
+pub(crate) struct Link {
+    pub(crate) id: WorkerId,
+    pub(crate) slots: u32,
+    connection: quinn::Connection,
+    outgoing: mpsc::UnboundedSender<ClientMessage>,
+    pending: Mutex<PendingReplies>,
+    next_request: AtomicU64,
+    /// Requests sent and not answered yet: the placement's measure of load.
+    outstanding: AtomicUsize,
+    alive: AtomicBool,
+}
+
+impl fmt::Debug for Link {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Link")
+            .field("id", &self.id)
+            .field("outstanding", &self.outstanding())
+            .field("alive", &self.is_alive())
+            .finish()
+    }
+}
+
+impl Link {
+    /// Connects, proves who we are, and starts the tasks that move this link's frames.
+    pub(crate) async fn connect(
+        endpoint: &quinn::Endpoint,
+        client_config: quinn::ClientConfig,
+        index: usize,
+        addr: SocketAddr,
+        server_name: &str,
+        auth: &ClientAuth,
+        max_frame: usize,
+    ) -> Result<Arc<Link>, ClientError> {
+        let connecting = endpoint
+            .connect_with(client_config, addr, server_name)
+            .map_err(|source| ClientError::Connect { addr, source: source.into() })?;
+        let connection = connecting
+            .await
+            .map_err(|source| ClientError::Connect { addr, source: source.into() })?;
+        let (mut send, recv) = connection
+            .open_bi()
+            .await
+            .map_err(|source| ClientError::Connect { addr, source: source.into() })?;
+        let proof = match auth {
+            ClientAuth::Secret(secret) => Some(
+                auth::proof(&connection, secret)
+                    .map_err(|source| ClientError::Connect { addr, source: source.into() })?,
+            ),
+            ClientAuth::Certificate(_) => None,
+        };
+        let hello = Hello {
+            version: PROTOCOL_VERSION,
+            proof,
+            functions: registry::functions(),
+        };
+        write_message(&mut send, &hello, max_frame)
+            .await
+            .map_err(|source| ClientError::Handshake { addr, source: source.into() })?;
+        let mut reader = FrameReader::new(recv, max_frame);
+        let reply = tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.next::<HelloReply>())
+            .await
+            .map_err(|_| ClientError::HandshakeTimeout { addr })?
+            .map_err(|source| ClientError::Handshake { addr, source: source.into() })?;
+        let slots = match reply {
+            Some(HelloReply::Welcome { slots }) => slots,
+            Some(HelloReply::Refused(refusal)) => {
+                return Err(ClientError::Refused { addr, refusal });
+            }
+            // The worker closed without a word: most likely it refused our certificate.
+            None => return Err(ClientError::HandshakeClosed { addr }),
+        };
+        let (outgoing, writer) = spawn_writer::<ClientMessage>(send, max_frame);
+        let link = Arc::new(Link {
+            id: WorkerId { index, addr },
+            slots,
+            connection,
+            outgoing,
+            pending: Mutex::new(HashMap::new()),
+            next_request: AtomicU64::new(0),
+            outstanding: AtomicUsize::new(0),
+            alive: AtomicBool::new(true),
+        });
+        tokio::spawn(read_replies(Arc::clone(&link), reader, writer));
+        Ok(link)
+    }
+
+    fn pending(&self) -> MutexGuard<'_, PendingReplies> {
+        // Only inserts and removes happen under the lock; a panic cannot leave it half-done.
+        self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Sends a request; the receiver gets the worker's response, or the error that lost it.
+    pub(crate) fn request(&self, request: Request) -> oneshot::Receiver<Result<Response, TaskError>> {
+        let (tx, rx) = oneshot::channel();
+        if !self.is_alive() {
+            let _ = tx.send(Err(TaskError::worker_lost(self.id)));
+            return rx;
+        }
+        let id = self.next_request.fetch_add(1, Ordering::Relaxed);
+        self.pending().insert(id, tx);
+        self.outstanding.fetch_add(1, Ordering::Relaxed);
+        if self.outgoing.send(ClientMessage::Request { id, request }).is_err() {
+            self.fail_all();
+        }
+        rx
+    }
+
+    /// Tells the worker these values are no longer needed.
+    pub(crate) fn release(&self, key: Key) {
+        if self.is_alive() {
+            // A closed writer means a closed connection, which frees everything anyway.
+            let _ = self.outgoing.send(ClientMessage::Release(vec![key]));
+        }
+    }
+
+    pub(crate) fn outstanding(&self) -> usize {
+        self.outstanding.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    /// Marks the link dead and answers every waiting request with a lost-worker error.
+    fn fail_all(&self) {
+        self.alive.store(false, Ordering::Release);
+        let pending = std::mem::take(&mut *self.pending());
+        self.outstanding.store(0, Ordering::Relaxed);
+        for (_, waiter) in pending {
+            let _ = waiter.send(Err(TaskError::worker_lost(self.id)));
+        }
+    }
+
+    /// Closes the connection (its values on the worker are freed with it).
+    pub(crate) fn close(&self) {
+        self.connection.close(0u32.into(), b"client closed");
+        self.fail_all();
+    }
+}
+
+async fn read_replies(
+    link: Arc<Link>,
+    mut reader: FrameReader,
+    writer: tokio::task::JoinHandle<Result<(), crate::remote::frame::FrameError>>,
+) {
+    loop {
+        match reader.next::<Reply>().await {
+            Ok(Some(Reply { id, response })) => {
+                if let Some(waiter) = link.pending().remove(&id) {
+                    link.outstanding.fetch_sub(1, Ordering::Relaxed);
+                    let _ = waiter.send(Ok(response));
+                }
+            }
+            Ok(None) => break,
+            Err(error) => {
+                debug!(worker = %link.id, %error, "lost worker");
+                break;
+            }
+        }
+    }
+    writer.abort();
+    link.fail_all();
+}

@@ -1,0 +1,71 @@
+//! The two halves of a connection's one ordered stream: a frame reader and a batching writer.
+
+use bytes::BytesMut;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+
+use crate::remote::frame::{self, FrameDecoder, FrameError};
+
+/// How much is read from the stream at once.
+const READ_CHUNK: usize = 64 * 1024;
+/// How many queued messages the writer puts into one write.
+const WRITE_BATCH: usize = 256;
+
+/// Reads whole messages off a QUIC receive stream.
+#[derive(Debug)]
+pub(crate) struct FrameReader {
+    recv: quinn::RecvStream,
+    buf: BytesMut,
+    decoder: FrameDecoder,
+}
+
+impl FrameReader {
+    pub(crate) fn new(recv: quinn::RecvStream, max_frame: usize) -> Self {
+        FrameReader {
+            recv,
+            buf: BytesMut::with_capacity(READ_CHUNK),
+            decoder: FrameDecoder::new(max_frame),
+        }
+    }
+
+    /// The next message, or `None` at a clean end of the stream.
+    pub(crate) async fn next<M: DeserializeOwned>(&mut self) -> Result<Option<M>, FrameError> {
+        loop {
+            if let Some(message) = self.decoder.decode(&mut self.buf)? {
+                return Ok(Some(message));
+            }
+            match self.recv.read_chunk(READ_CHUNK, true).await? {
+                Some(chunk) => self.buf.extend_from_slice(&chunk.bytes),
+                None => return self.decoder.decode_eof(&mut self.buf),
+            }
+        }
+    }
+}
+
+/// Spawns the task that writes queued messages to `send`, several frames per write. It ends (and
+/// finishes the stream) when every sender is dropped, or at the first write error.
+pub(crate) fn spawn_writer<M>(
+    mut send: quinn::SendStream,
+    max_frame: usize,
+) -> (mpsc::UnboundedSender<M>, tokio::task::JoinHandle<Result<(), FrameError>>)
+where
+    M: Serialize + Send + 'static,
+{
+    let (tx, mut rx) = mpsc::unbounded_channel::<M>();
+    let task = tokio::spawn(async move {
+        let mut buf = BytesMut::new();
+        let mut batch = Vec::with_capacity(WRITE_BATCH);
+        while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+            for message in batch.drain(..) {
+                frame::encode(&message, max_frame, &mut buf)?;
+            }
+            send.write_all(&buf).await?;
+            buf.clear();
+        }
+        // Every sender is gone: the peer sees a clean end of stream.
+        let _ = send.finish();
+        Ok(())
+    });
+    (tx, task)
+}

@@ -1,0 +1,443 @@
+//! `RemoteStream<T>`: a stream of values that live on workers.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::LocalStream;
+use crate::StreamzExt;
+use crate::remote::client::Client;
+use crate::remote::future::{RemoteFuture, Value};
+use crate::remote::protocol::TaskKind;
+use crate::remote::registry::RemoteFn;
+use crate::remote::task_error::{TaskError, TaskErrorKind};
+
+/// What a value must be to travel to a worker and back.
+pub trait Portable: Serialize + DeserializeOwned + Send + 'static {}
+impl<T: Serialize + DeserializeOwned + Send + 'static> Portable for T {}
+
+/// A stream of values that live on workers, made by [`scatter`](crate::StreamzExt::scatter).
+///
+/// It is **not** a [`futures::Stream`]: its items are handles to values elsewhere, and the
+/// compiler keeps them apart from local values. Its own operators run on the workers
+/// ([`map`](RemoteStream::map), [`retain`](RemoteStream::retain),
+/// [`accumulate`](RemoteStream::accumulate), [`zip`](RemoteStream::zip)); [`buffered`]
+/// (RemoteStream::buffered) keeps several items in flight; [`gather`](RemoteStream::gather)
+/// brings the values back as a local stream, in input order.
+///
+/// Passing it where a local stream is expected does not compile, and the message says what
+/// to do (streamz's documented gotcha, caught by the type system):
+///
+/// ```compile_fail
+/// use rivulet::prelude::*;
+/// # async fn f(client: rivulet::Client) {
+/// let local = futures::stream::iter(vec![1_i64, 2]);
+/// let remote = futures::stream::iter(vec![3_i64, 4]).scatter(&client);
+/// let joined = local.combine_latest(remote); // error: `RemoteStream<i64>` is not a local stream of values
+/// # }
+/// ```
+///
+/// nor does a local-only operator:
+///
+/// ```compile_fail
+/// use rivulet::prelude::*;
+/// # async fn f(client: rivulet::Client) {
+/// let remote = futures::stream::iter(vec![1_i64, 2]).scatter(&client);
+/// remote.sink(|x| println!("{x}")); // error: call `.gather()` first
+/// # }
+/// ```
+#[must_use = "remote streams do nothing unless gathered (or turned into futures) and polled"]
+pub struct RemoteStream<T> {
+    items: BoxStream<'static, RemoteFuture<T>>,
+    client: Client,
+}
+
+impl<T> fmt::Debug for RemoteStream<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteStream")
+            .field("type", &std::any::type_name::<T>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Encodes a function value once, for every task that runs it.
+fn params_of<F: RemoteFn>(f: &F) -> Result<Arc<[u8]>, TaskError> {
+    postcard::to_allocvec(f)
+        .map(Arc::from)
+        .map_err(|error| TaskError::codec(&error))
+}
+
+impl<T: Portable> RemoteStream<T> {
+    pub(crate) fn scatter<S>(stream: S, client: &Client) -> Self
+    where
+        S: LocalStream<Item = T> + Send + 'static,
+    {
+        let scattering = client.clone();
+        RemoteStream {
+            items: stream.map(move |x| scattering.scatter(x)).boxed(),
+            client: client.clone(),
+        }
+    }
+
+    /// A stream of the same client with other items.
+    fn with<U>(client: Client, items: BoxStream<'static, RemoteFuture<U>>) -> RemoteStream<U> {
+        RemoteStream { items, client }
+    }
+
+    /// Applies the remote function `f` to each item, on the worker that holds it. Each task is
+    /// submitted when the item is pulled, without waiting for its result.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    ///
+    /// #[rivulet::remote]
+    /// fn inc(x: i64) -> i64 {
+    ///     x + 1
+    /// }
+    ///
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = rivulet::Client::local(2).await?;
+    /// let out: Vec<_> = futures::stream::iter(0..3).scatter(&client).map(inc).gather().collect().await;
+    /// assert_eq!(out, vec![Ok(1), Ok(2), Ok(3)]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn map<F>(self, f: F) -> RemoteStream<F::Output>
+    where
+        F: RemoteFn<Input = T>,
+    {
+        let RemoteStream { items, client: owner } = self;
+        let client = owner.clone();
+        let params = params_of(&f);
+        let items = items
+            .map(move |input| {
+                let value = match &params {
+                    Ok(params) => {
+                        let (mut outputs, _) =
+                            client.submit(TaskKind::Map, F::NAME, params, &[&input.value], 1, true);
+                        outputs.swap_remove(0)
+                    }
+                    Err(error) => client.failed_value(&input.value.link, error.clone()),
+                };
+                RemoteFuture::from_shared(value)
+            })
+            .boxed();
+        Self::with(owner, items)
+    }
+
+    /// Keeps the items for which the remote predicate `f` is true.
+    ///
+    /// It must know each verdict before passing an item on, so it waits for the predicates in
+    /// input order: put [`buffered`](RemoteStream::buffered) before it to overlap them. An item
+    /// that already failed passes untouched, as its `Err`.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    ///
+    /// #[rivulet::remote]
+    /// fn is_even(x: i64) -> bool {
+    ///     x % 2 == 0
+    /// }
+    ///
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = rivulet::Client::local(2).await?;
+    /// let out: Vec<_> = futures::stream::iter(0..5).scatter(&client).retain(is_even).gather().collect().await;
+    /// assert_eq!(out, vec![Ok(0), Ok(2), Ok(4)]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn retain<F>(self, f: F) -> RemoteStream<T>
+    where
+        F: RemoteFn<Input = T, Output = bool>,
+    {
+        let RemoteStream { items, client: owner } = self;
+        let client = owner.clone();
+        let params = params_of(&f);
+        let items = items
+            .then(move |input| {
+                let verdict = match &params {
+                    Ok(params) => {
+                        let (_, status) =
+                            client.submit(TaskKind::Retain, F::NAME, params, &[&input.value], 0, false);
+                        futures::future::Either::Left(status)
+                    }
+                    Err(error) => futures::future::Either::Right(futures::future::ready(Err(error.clone()))),
+                };
+                async move {
+                    match verdict.await {
+                        Ok(done) if done.verdict == Some(false) => None,
+                        Ok(_) => Some(input),
+                        // A failed item is passed on; its error reaches `gather`.
+                        Err(error) if input.ready().await.is_ok() => Some(RemoteFuture::from_shared(
+                            Arc::new(failed_copy(&input, error)),
+                        )),
+                        Err(_) => Some(input),
+                    }
+                }
+            })
+            .filter_map(futures::future::ready)
+            .boxed();
+        Self::with(owner, items)
+    }
+
+    /// A running accumulation on a worker: `f(state, x) = (state', y)` emits `y`; the state
+    /// stays on one worker (the first item's), items on other workers are brought to it.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    ///
+    /// #[rivulet::remote]
+    /// fn running_sum(total: i64, x: i64) -> (i64, i64) {
+    ///     (total + x, total + x)
+    /// }
+    ///
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = rivulet::Client::local(2).await?;
+    /// let out: Vec<_> = futures::stream::iter(0..4)
+    ///     .scatter(&client)
+    ///     .accumulate(0, running_sum)
+    ///     .gather()
+    ///     .collect()
+    ///     .await;
+    /// assert_eq!(out, vec![Ok(0), Ok(1), Ok(3), Ok(6)]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn accumulate<S, U, F>(self, init: S, f: F) -> RemoteStream<U>
+    where
+        S: Portable + Sync,
+        U: Portable,
+        F: RemoteFn<Input = (S, T), Output = (S, U)>,
+    {
+        let RemoteStream { items, client: owner } = self;
+        let client = owner.clone();
+        let params = params_of(&f);
+        let init = postcard::to_allocvec(&init).map_err(|error| TaskError::codec(&error));
+        let state: Arc<tokio::sync::Mutex<Option<Arc<Value>>>> = Arc::default();
+        let items = items
+            .then(move |input| {
+                let client = client.clone();
+                let params = params.clone();
+                let init = init.clone();
+                let state = Arc::clone(&state);
+                async move {
+                    let mut state = state.lock().await;
+                    let current = match state.take() {
+                        Some(current) => current,
+                        None => match init {
+                            Ok(bytes) => client.scatter_bytes::<S>(&input.value.link, bytes).value,
+                            Err(error) => client.failed_value(&input.value.link, error),
+                        },
+                    };
+                    let params = match params {
+                        Ok(params) => params,
+                        Err(error) => {
+                            *state = Some(current);
+                            return RemoteFuture::from_shared(client.failed_value(&input.value.link, error));
+                        }
+                    };
+                    let item = client.move_to(&input.value, &current.link).await;
+                    let (mut outputs, _) = client.submit(
+                        TaskKind::Accumulate,
+                        F::NAME,
+                        &params,
+                        &[&current, &item],
+                        2,
+                        true,
+                    );
+                    let emitted = outputs.swap_remove(1);
+                    *state = Some(outputs.swap_remove(0));
+                    RemoteFuture::from_shared(emitted)
+                }
+            })
+            .boxed();
+        Self::with(owner, items)
+    }
+
+    /// Pairs the items of two remote streams in order; each pair is one value on the left
+    /// item's worker (the right item is brought there if it lives elsewhere). The side that is
+    /// ahead is buffered, as [`zip_with`](crate::StreamzExt::zip_with) does.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = rivulet::Client::local(2).await?;
+    /// let numbers = futures::stream::iter(vec![1_i64, 2]).scatter(&client);
+    /// let letters = futures::stream::iter(vec!['a', 'b']).scatter(&client);
+    /// let pairs: Vec<_> = numbers.zip(letters).gather().collect().await;
+    /// assert_eq!(pairs, vec![Ok((1, 'a')), Ok((2, 'b'))]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn zip<U: Portable>(self, other: RemoteStream<U>) -> RemoteStream<(T, U)> {
+        let RemoteStream { items, client: owner } = self;
+        let client = owner.clone();
+        let items = items
+            .zip(other.items) // TODO(lead): zip_with once it lands
+            .then(move |(left, right)| {
+                let client = client.clone();
+                async move {
+                    let right = client.move_to(&right.value, &left.value.link).await;
+                    let (mut outputs, _) =
+                        client.submit(TaskKind::Zip, "", &[], &[&left.value, &right], 1, true);
+                    RemoteFuture::from_shared(outputs.swap_remove(0))
+                }
+            })
+            .boxed();
+        Self::with(owner, items)
+    }
+
+    /// Keeps up to `n` items in flight: it pulls its upstream in its own task, as
+    /// [`buffer`](crate::StreamzExt::buffer) does, so the remote stages above it overlap.
+    ///
+    /// # Panics
+    /// If `n` is 0 (which would never let an item through).
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    ///
+    /// #[rivulet::remote]
+    /// fn double(x: i64) -> i64 {
+    ///     2 * x
+    /// }
+    ///
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = rivulet::Client::local(2).await?;
+    /// let out: Vec<_> = futures::stream::iter(0..8).scatter(&client).map(double).buffered(4).gather().collect().await;
+    /// assert_eq!(out.len(), 8);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn buffered(self, n: usize) -> RemoteStream<T> {
+        crate::ops::assert_nonzero(n, "buffered", "n");
+        let items = self.items; // TODO(lead): buffer(n) once it lands
+        let client = self.client.clone();
+        RemoteStream { items, client }
+    }
+
+    /// Brings the values back: a local stream of `Result<T, TaskError>`, in input order.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = rivulet::Client::local(1).await?;
+    /// let back: Vec<_> = futures::stream::iter(vec!["a", "b"]).map(String::from).scatter(&client).gather().collect().await;
+    /// assert_eq!(back, vec![Ok("a".to_owned()), Ok("b".to_owned())]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn gather(self) -> Gather<T> {
+        Gather {
+            items: self.items.then(|handle| async move { handle.fetch().await }).boxed(),
+        }
+    }
+
+    /// The explicit escape hatch: a local stream of the handles themselves.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = rivulet::Client::local(2).await?;
+    /// let handles: Vec<rivulet::RemoteFuture<i64>> =
+    ///     futures::stream::iter(0..2).scatter(&client).into_futures().collect().await;
+    /// assert_eq!(handles[1].fetch().await?, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn into_futures(self) -> RemoteFutures<T> {
+        RemoteFutures { items: self.items }
+    }
+
+    /// The client this stream's values live under.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Not available: a remote stream yields handles, not values. Call
+    /// [`gather`](RemoteStream::gather) first, then `sink`.
+    pub fn sink<F>(self, _f: F) -> crate::SinkHandle
+    where
+        Self: LocalStream,
+    {
+        unreachable!("RemoteStream is never a local stream")
+    }
+
+    /// Not available: a remote stream yields handles, not values. Call
+    /// [`gather`](RemoteStream::gather) first, then `sink_to_list`.
+    pub fn sink_to_list(self) -> crate::ListSink<T>
+    where
+        Self: LocalStream,
+    {
+        unreachable!("RemoteStream is never a local stream")
+    }
+}
+
+/// A failed handle that stands for `input` on its worker, carrying `error`.
+fn failed_copy<T>(input: &RemoteFuture<T>, error: TaskError) -> Value {
+    Value {
+        key: input.value.key,
+        link: Arc::clone(&input.value.link),
+        status: crate::remote::future::failed_status(error),
+        sent: false,
+    }
+}
+
+/// The local stream of values returned by [`RemoteStream::gather`].
+#[must_use = "streams do nothing unless polled"]
+pub struct Gather<T> {
+    items: BoxStream<'static, Result<T, TaskError>>,
+}
+
+impl<T> Stream for Gather<T> {
+    type Item = Result<T, TaskError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.items.poll_next_unpin(cx)
+    }
+}
+
+impl<T> fmt::Debug for Gather<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gather").finish_non_exhaustive()
+    }
+}
+
+/// The local stream of handles returned by [`RemoteStream::into_futures`].
+#[must_use = "streams do nothing unless polled"]
+pub struct RemoteFutures<T> {
+    items: BoxStream<'static, RemoteFuture<T>>,
+}
+
+impl<T> Stream for RemoteFutures<T> {
+    type Item = RemoteFuture<T>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.items.poll_next_unpin(cx)
+    }
+}
+
+impl<T> fmt::Debug for RemoteFutures<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteFutures").finish_non_exhaustive()
+    }
+}
+
+impl TaskError {
+    /// Whether the worker holding the item was lost (as opposed to the task failing).
+    pub fn is_worker_lost(&self) -> bool {
+        self.kind() == TaskErrorKind::WorkerLost
+    }
+}

@@ -1,0 +1,7 @@
+//! `#[rivulet::remote]` refuses what cannot be a remote function, with errors at the culprit.
+
+#[test]
+fn remote_macro_compile_errors() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("tests/ui/remote_*.rs");
+}

@@ -1,0 +1,6 @@
+#[rivulet::remote(name = "inc")]
+fn inc(x: i64) -> i64 {
+    x + 1
+}
+
+fn main() {}
