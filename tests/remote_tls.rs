@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rivulet::remote::auth::{self, AuthError};
-use rivulet::remote::frame::DEFAULT_MAX_FRAME;
+use rivulet::remote::frame::{DEFAULT_MAX_FRAME, FrameError};
 use rivulet::remote::protocol::{ALPN, Hello, HelloReply, PROTOCOL_VERSION};
 use rivulet::remote::tls::{
     Identity, SERVER_NAME, TlsError, TransportSettings, Trust, client_config, server_config,
@@ -120,9 +120,13 @@ fn make_ca_pem() -> (CertificateDer<'static>, String, Issuer<'static, KeyPair>) 
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::DigitalSignature,
     ];
+    // Distinct names, so that a certificate of one CA is not taken for another's.
+    static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNT.fetch_add(1, Ordering::Relaxed);
+    let name = format!("rivulet test CA {n}");
     params
         .distinguished_name
-        .push(rcgen::DnType::CommonName, "rivulet test CA");
+        .push(rcgen::DnType::CommonName, name);
     let key = KeyPair::generate().unwrap();
     let cert = params.self_signed(&key).unwrap();
     (cert.der().clone(), cert.pem(), Issuer::new(params, key))
@@ -223,6 +227,66 @@ async fn pinned_self_signed_worker_connects_and_exchanges_frames() {
     let (got, server_end, _server_conn) = timeout(GUARD, serve).await.unwrap().unwrap();
     assert_eq!(got, hello());
     assert_eq!(server_end, None);
+}
+
+#[tokio::test]
+async fn reading_is_cancel_safe_and_bad_frames_are_reported() {
+    let identity = Identity::self_signed(["worker-1"]).unwrap();
+    let server = worker(&identity, None);
+    let client = client(&identity.trust_pinned(), None);
+    let (conn, server_conn) = connected(&client, &server).await;
+
+    let mut frame = bytes::BytesMut::new();
+    rivulet::remote::frame::encode(&hello(), DEFAULT_MAX_FRAME, &mut frame).unwrap();
+    let (mut send, _client_recv) = conn.open_bi().await.unwrap();
+    send.write_all(&frame[..10]).await.unwrap();
+    let (_server_send, mut recv) = timeout(GUARD, server_conn.accept_bi())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut reader = FrameReader::default();
+    // Give up half-way through the frame, as a `select!` would, then read on.
+    let early = timeout(
+        Duration::from_millis(100),
+        read_message::<Hello>(&mut recv, &mut reader),
+    );
+    assert!(early.await.is_err(), "a half-sent frame was decoded");
+    assert_eq!(reader.buffered(), 10);
+    send.write_all(&frame[10..]).await.unwrap();
+    let got = timeout(GUARD, read_message::<Hello>(&mut recv, &mut reader))
+        .await
+        .unwrap();
+    assert_eq!(got.unwrap(), Some(hello()));
+
+    // An oversized prefix is refused without waiting for its body.
+    send.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+    let got = timeout(GUARD, read_message::<Hello>(&mut recv, &mut reader))
+        .await
+        .unwrap();
+    assert!(matches!(got, Err(FrameError::TooLarge { len, .. }) if len == u32::MAX as usize));
+
+    // A stream that ends mid-frame.
+    let (mut send, _client_recv) = conn.open_bi().await.unwrap();
+    send.write_all(&frame[..3]).await.unwrap();
+    send.finish().unwrap();
+    let (_server_send, mut recv) = timeout(GUARD, server_conn.accept_bi())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut reader = FrameReader::default();
+    let got = timeout(GUARD, read_message::<Hello>(&mut recv, &mut reader)).await;
+    assert!(matches!(
+        got.unwrap(),
+        Err(FrameError::Truncated {
+            expected: 4,
+            received: 3
+        })
+    ));
+
+    // A message above the writer's limit is not sent at all.
+    let (mut send, _client_recv) = conn.open_bi().await.unwrap();
+    let err = write_message(&mut send, &hello(), 8).await.unwrap_err();
+    assert!(matches!(err, FrameError::TooLarge { max: 8, .. }));
 }
 
 #[tokio::test]

@@ -11,12 +11,26 @@ mod filter;
 mod keep;
 mod flatten_iter;
 mod share;
+mod accumulate;
+mod frequencies;
+mod partition;
+mod partition_by;
+mod partition_unique;
+mod sliding_window;
+mod unique;
 // @modules (keep this line: operator modules are added above it)
 
 pub use filter::Retain;
 pub use flatten_iter::FlattenIter;
 pub use keep::Keep;
 pub use share::Share;
+pub use accumulate::Accumulate;
+pub use frequencies::Frequencies;
+pub use partition::Partition;
+pub use partition_by::PartitionBy;
+pub use partition_unique::PartitionUnique;
+pub use sliding_window::SlidingWindow;
+pub use unique::Unique;
 // @exports (keep this line: operator types are re-exported above it)
 
 /// Calls a user closure on behalf of operator `op`; a panic is re-raised with the operator's name
@@ -129,6 +143,264 @@ pub trait StreamzExt: Stream {
         Self::Item: Clone,
     {
         Share::new(self)
+    }
+
+    /// Folds each item into a state and emits what `f` returns (streamz's `accumulate`, also
+    /// known as `scan`).
+    ///
+    /// `f` gets the state mutably and the item, updates the state and returns the value to emit,
+    /// which covers streamz's `returns_state=True` as well: the state and the output are separate.
+    /// Unlike streamz there is always an `init`; streamz's default, where the first item becomes
+    /// the state and is emitted as is, is an `Option` state that `f` fills from the first item.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let totals: Vec<i32> = futures::stream::iter(1..=4)
+    ///     .accumulate(0, |total, x| {
+    ///         *total += x;
+    ///         *total
+    ///     })
+    ///     .collect()
+    ///     .await;
+    /// assert_eq!(totals, vec![1, 3, 6, 10]);
+    /// # });
+    /// ```
+    fn accumulate<St, F, U>(self, init: St, f: F) -> Accumulate<Self, St, F>
+    where
+        Self: Sized,
+        F: FnMut(&mut St, Self::Item) -> U,
+    {
+        Accumulate::new(self, init, f)
+    }
+
+    /// Groups items into `Vec`s of `n` (streamz's `partition`). When the upstream ends, the items
+    /// of an incomplete batch come out as one last, shorter batch.
+    ///
+    /// # Panics
+    /// If `n` is 0.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let batches: Vec<Vec<i32>> = futures::stream::iter(0..7).partition(3).collect().await;
+    /// assert_eq!(batches, vec![vec![0, 1, 2], vec![3, 4, 5], vec![6]]);
+    /// # });
+    /// ```
+    #[track_caller]
+    fn partition(self, n: usize) -> Partition<Self>
+    where
+        Self: Sized,
+    {
+        Partition::new(self, n)
+    }
+
+    /// Groups items into `Vec`s of `n` items with the same key (streamz's `partition` with
+    /// `key=`): each key fills its own batch, which comes out as soon as it holds `n` items.
+    ///
+    /// When the upstream ends, the incomplete batches come out, oldest first: in the order their
+    /// keys were first seen since each key's last full batch. A key is forgotten once its batch
+    /// is emitted, so what this holds is bounded by the keys with an incomplete batch.
+    ///
+    /// # Panics
+    /// If `n` is 0.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let batches: Vec<Vec<i32>> =
+    ///     futures::stream::iter(1..=7).partition_by(2, |x| x % 2).collect().await;
+    /// // 6 waits for a partner until the end.
+    /// assert_eq!(batches, vec![vec![1, 3], vec![2, 4], vec![5, 7], vec![6]]);
+    /// # });
+    /// ```
+    #[track_caller]
+    fn partition_by<K, F>(self, n: usize, key: F) -> PartitionBy<Self, K, F>
+    where
+        Self: Sized,
+        K: std::hash::Hash + Eq,
+        F: FnMut(&Self::Item) -> K,
+    {
+        PartitionBy::new(self, n, key)
+    }
+
+    /// Collects items until the batch holds `n` distinct keys, then emits it (streamz's
+    /// `partition_unique`).
+    ///
+    /// An item whose key is already in the batch is dropped with [`Keep::First`]; with
+    /// [`Keep::Last`] it replaces the earlier item, and moves to the end of the batch. When the
+    /// upstream ends, an incomplete batch comes out as one last, shorter batch.
+    ///
+    /// # Panics
+    /// If `n` is 0.
+    ///
+    /// ```
+    /// use rivulet::ops::Keep;
+    /// use rivulet::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let items = [1, 2, 1, 3, 1, 3, 3, 2];
+    /// let first: Vec<Vec<i32>> = futures::stream::iter(items)
+    ///     .partition_unique(3, |x| *x, Keep::First)
+    ///     .collect()
+    ///     .await;
+    /// assert_eq!(first, vec![vec![1, 2, 3], vec![1, 3, 2]]);
+    /// let last: Vec<Vec<i32>> = futures::stream::iter(items)
+    ///     .partition_unique(3, |x| *x, Keep::Last)
+    ///     .collect()
+    ///     .await;
+    /// assert_eq!(last, vec![vec![2, 1, 3], vec![1, 3, 2]]);
+    /// # });
+    /// ```
+    #[track_caller]
+    fn partition_unique<K, F>(self, n: usize, key: F, keep: Keep) -> PartitionUnique<Self, K, F>
+    where
+        Self: Sized,
+        K: std::hash::Hash + Eq,
+        F: FnMut(&Self::Item) -> K,
+    {
+        PartitionUnique::new(self, n, key, keep)
+    }
+
+    /// After each item, emits the last `n` items, oldest first (streamz's `sliding_window`).
+    ///
+    /// With `partial` (streamz's default, `return_partial=True`) the first `n - 1` items emit the
+    /// shorter windows they make; without it the first window comes with the `n`-th item.
+    ///
+    /// # Panics
+    /// If `n` is 0.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let partial: Vec<Vec<i32>> = futures::stream::iter(0..4).sliding_window(3, true).collect().await;
+    /// assert_eq!(partial, vec![vec![0], vec![0, 1], vec![0, 1, 2], vec![1, 2, 3]]);
+    /// let full: Vec<Vec<i32>> = futures::stream::iter(0..4).sliding_window(3, false).collect().await;
+    /// assert_eq!(full, vec![vec![0, 1, 2], vec![1, 2, 3]]);
+    /// # });
+    /// ```
+    #[track_caller]
+    fn sliding_window(self, n: usize, partial: bool) -> SlidingWindow<Self>
+    where
+        Self: Sized,
+        Self::Item: Clone,
+    {
+        SlidingWindow::new(self, n, partial)
+    }
+
+    /// Drops every item equal to an earlier one (streamz's `unique`).
+    ///
+    /// It remembers every distinct item for the life of the stream;
+    /// [`unique_recent`](StreamzExt::unique_recent) bounds that memory.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let firsts: Vec<i32> = futures::stream::iter([1, 2, 1, 3, 2]).unique().collect().await;
+    /// assert_eq!(firsts, vec![1, 2, 3]);
+    /// # });
+    /// ```
+    fn unique(self) -> Unique<Self, Self::Item, fn(&Self::Item) -> Self::Item>
+    where
+        Self: Sized,
+        Self::Item: std::hash::Hash + Eq + Clone,
+    {
+        let key: fn(&Self::Item) -> Self::Item = Clone::clone;
+        Unique::new(self, key, "unique")
+    }
+
+    /// Drops every item whose key was the key of an earlier item (streamz's `unique` with
+    /// `key=`). It remembers every distinct key for the life of the stream;
+    /// [`unique_recent_by`](StreamzExt::unique_recent_by) bounds that memory.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let words = futures::stream::iter(["a", "bb", "c", "dd", "eee"]);
+    /// let by_length: Vec<&str> = words.unique_by(|w| w.len()).collect().await;
+    /// assert_eq!(by_length, vec!["a", "bb", "eee"]);
+    /// # });
+    /// ```
+    fn unique_by<K, F>(self, key: F) -> Unique<Self, K, F>
+    where
+        Self: Sized,
+        K: std::hash::Hash + Eq + Clone,
+        F: FnMut(&Self::Item) -> K,
+    {
+        Unique::new(self, key, "unique_by")
+    }
+
+    /// Drops every item equal to one of the `maxsize` most recently seen (streamz's `unique`
+    /// with `maxsize=`).
+    ///
+    /// Every item, emitted or dropped, makes its value the most recent one; once more than
+    /// `maxsize` values are remembered, the least recent is forgotten, and the next item equal
+    /// to it passes again.
+    ///
+    /// # Panics
+    /// If `maxsize` is 0.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let items = futures::stream::iter([1, 2, 1, 2, 3, 2, 1, 2, 3]);
+    /// let kept: Vec<i32> = items.unique_recent(2).collect().await;
+    /// // The repeats of 2 keep it recent, so each new value pushes out the other one.
+    /// assert_eq!(kept, vec![1, 2, 3, 1, 3]);
+    /// # });
+    /// ```
+    #[track_caller]
+    fn unique_recent(self, maxsize: usize) -> Unique<Self, Self::Item, fn(&Self::Item) -> Self::Item>
+    where
+        Self: Sized,
+        Self::Item: std::hash::Hash + Eq + Clone,
+    {
+        let key: fn(&Self::Item) -> Self::Item = Clone::clone;
+        Unique::recent(self, maxsize, key, "unique_recent")
+    }
+
+    /// Drops every item whose key is one of the `maxsize` most recently seen keys (streamz's
+    /// `unique` with `key=` and `maxsize=`); keys are remembered as in
+    /// [`unique_recent`](StreamzExt::unique_recent).
+    ///
+    /// # Panics
+    /// If `maxsize` is 0.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let items = futures::stream::iter([1, 2, 4, 6, 3]);
+    /// let kept: Vec<i32> = items.unique_recent_by(1, |x| x % 2).collect().await;
+    /// assert_eq!(kept, vec![1, 2, 3]);
+    /// # });
+    /// ```
+    #[track_caller]
+    fn unique_recent_by<K, F>(self, maxsize: usize, key: F) -> Unique<Self, K, F>
+    where
+        Self: Sized,
+        K: std::hash::Hash + Eq + Clone,
+        F: FnMut(&Self::Item) -> K,
+    {
+        Unique::recent(self, maxsize, key, "unique_recent_by")
+    }
+
+    /// After each item, emits how many times each distinct item has been seen so far (streamz's
+    /// `frequencies`): a fresh copy of the running counts.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use rivulet::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let counts: Vec<HashMap<&str, usize>> =
+    ///     futures::stream::iter(["a", "b", "a"]).frequencies().collect().await;
+    /// assert_eq!(counts.last(), Some(&HashMap::from([("a", 2), ("b", 1)])));
+    /// # });
+    /// ```
+    fn frequencies(self) -> Frequencies<Self>
+    where
+        Self: Sized,
+        Self::Item: std::hash::Hash + Eq + Clone,
+    {
+        Frequencies::new(self)
     }
 
     // @methods (keep this line: operator methods are added above it)

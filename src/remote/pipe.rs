@@ -5,41 +5,30 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
-use crate::remote::frame::{self, FrameDecoder, FrameError};
+use crate::remote::frame::{self, FrameError};
+use crate::remote::wire;
 
-/// How much is read from the stream at once.
-const READ_CHUNK: usize = 64 * 1024;
 /// How many queued messages the writer puts into one write.
 const WRITE_BATCH: usize = 256;
 
-/// Reads whole messages off a QUIC receive stream.
+/// A receive stream with its frame-reading state, read one message at a time.
 #[derive(Debug)]
 pub(crate) struct FrameReader {
     recv: quinn::RecvStream,
-    buf: BytesMut,
-    decoder: FrameDecoder,
+    state: wire::FrameReader,
 }
 
 impl FrameReader {
     pub(crate) fn new(recv: quinn::RecvStream, max_frame: usize) -> Self {
         FrameReader {
             recv,
-            buf: BytesMut::with_capacity(READ_CHUNK),
-            decoder: FrameDecoder::new(max_frame),
+            state: wire::FrameReader::new(max_frame),
         }
     }
 
     /// The next message, or `None` at a clean end of the stream.
     pub(crate) async fn next<M: DeserializeOwned>(&mut self) -> Result<Option<M>, FrameError> {
-        loop {
-            if let Some(message) = self.decoder.decode(&mut self.buf)? {
-                return Ok(Some(message));
-            }
-            match self.recv.read_chunk(READ_CHUNK, true).await? {
-                Some(chunk) => self.buf.extend_from_slice(&chunk.bytes),
-                None => return self.decoder.decode_eof(&mut self.buf),
-            }
-        }
+        wire::read_message(&mut self.recv, &mut self.state).await
     }
 }
 
