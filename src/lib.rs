@@ -51,6 +51,72 @@
 //! A panicking closure ends its pipeline with an [`Error`] that carries the panic message,
 //! reported by the [`SinkHandle`] that drives it; the other pipelines keep running.
 //!
+//! ## Distributed streams
+//!
+//! [`scatter`](StreamzExt::scatter) sends each item to a worker of a [`Client`] and gives a
+//! [`RemoteStream`], on which [remote functions](macro@remote) run where the data lives;
+//! [`buffered(n)`](RemoteStream::buffered) keeps `n` items in flight and
+//! [`gather`](RemoteStream::gather) brings the values back, in order, as a local stream of
+//! `Result<T, TaskError>`. `Client::local(n)` starts `n` in-process workers, each a real QUIC
+//! endpoint with its own certificate; [`worker`] runs them as child processes or on other
+//! machines.
+//!
+//! ```
+//! use rivulet::prelude::*;
+//!
+//! #[rivulet::remote]
+//! fn inc(x: i64) -> i64 {
+//!     x + 1
+//! }
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = rivulet::Client::local(2).await?;
+//! let source = Source::new();
+//! let results = source.stream().scatter(&client).map(inc).buffered(8).gather().sink_to_list();
+//! for x in 0..10 {
+//!     source.emit(x).await?;
+//! }
+//! source.close();
+//! let values: Vec<i64> = results.await?.into_iter().collect::<Result<_, _>>()?;
+//! assert_eq!(values, (1..=10).collect::<Vec<_>>());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A `RemoteStream` yields handles to values elsewhere, so it is deliberately not a
+//! `futures::Stream`. Passing it where a local stream of values is expected (streamz's
+//! documented gotcha) is a compile error whose message says to call `.gather()`:
+//!
+//! ```compile_fail
+//! use rivulet::prelude::*;
+//! # async fn f(client: rivulet::Client) {
+//! let local = futures::stream::iter(vec![1_i64, 2]);
+//! let remote = futures::stream::iter(vec![3_i64, 4]).scatter(&client);
+//! let zipped = local.zip_with(remote); // `RemoteStream<i64>` is not a local stream of values
+//! # }
+//! ```
+//!
+//! and so is using a local-only operator on it:
+//!
+//! ```compile_fail
+//! use rivulet::prelude::*;
+//! # async fn f(client: rivulet::Client) {
+//! let remote = futures::stream::iter(vec![1_i64, 2]).scatter(&client);
+//! let printed = remote.sink(|x| println!("{x}")); // call `.gather()` first
+//! # }
+//! ```
+//!
+//! while the same pipeline with `.gather()` compiles:
+//!
+//! ```
+//! use rivulet::prelude::*;
+//! # async fn f(client: rivulet::Client) {
+//! let remote = futures::stream::iter(vec![1_i64, 2]).scatter(&client);
+//! let printed = remote.gather().sink(|x| println!("{x:?}"));
+//! # }
+//! ```
+//!
 //! [streamz]: https://streamz.readthedocs.io
 
 pub mod error;

@@ -232,7 +232,11 @@ fn partial_frame_is_left_in_the_buffer() {
         assert_eq!(decoder.decode::<ClientMessage>(&mut buf).unwrap(), None);
         assert_eq!(&buf[..], &frame[..cut]);
         // First the rest of the header, then the rest of the frame it announces.
-        let needed = if cut < HEADER_LEN { HEADER_LEN - cut } else { frame.len() - cut };
+        let needed = if cut < HEADER_LEN {
+            HEADER_LEN - cut
+        } else {
+            frame.len() - cut
+        };
         assert_eq!(decoder.bytes_needed(&buf).unwrap(), needed);
     }
 }

@@ -80,7 +80,10 @@ async fn a_panicking_closure_ends_the_pipeline_with_the_operator_named() {
     // The failed branch drops its subscription, so this emit does not wait for it.
     source.emit(0).await.unwrap();
     let message = list.await.unwrap_err().to_string();
-    assert!(message.contains("`accumulate` closure panicked"), "{message}");
+    assert!(
+        message.contains("`accumulate` closure panicked"),
+        "{message}"
+    );
     assert!(message.contains("divide by zero"), "{message}");
 }
 

@@ -22,7 +22,11 @@ pub struct Accumulate<S, St, F> {
 
 impl<S, St, F> Accumulate<S, St, F> {
     pub(crate) fn new(stream: S, init: St, f: F) -> Self {
-        Accumulate { stream, state: init, f }
+        Accumulate {
+            stream,
+            state: init,
+            f,
+        }
     }
 }
 

@@ -30,7 +30,7 @@ pub use partition::Partition;
 pub use partition_by::PartitionBy;
 pub use partition_unique::PartitionUnique;
 pub use sliding_window::SlidingWindow;
-pub use unique::Unique;
+pub use unique::{Unique, UniqueBy};
 // @exports (keep this line: operator types are re-exported above it)
 
 /// Calls a user closure on behalf of operator `op`; a panic is re-raised with the operator's name
@@ -272,9 +272,10 @@ pub trait StreamzExt: Stream {
     /// ```
     /// use rivulet::prelude::*;
     /// # futures::executor::block_on(async {
-    /// let partial: Vec<Vec<i32>> = futures::stream::iter(0..4).sliding_window(3, true).collect().await;
+    /// let items = || futures::stream::iter(0..4);
+    /// let partial: Vec<Vec<i32>> = items().sliding_window(3, true).collect().await;
     /// assert_eq!(partial, vec![vec![0], vec![0, 1], vec![0, 1, 2], vec![1, 2, 3]]);
-    /// let full: Vec<Vec<i32>> = futures::stream::iter(0..4).sliding_window(3, false).collect().await;
+    /// let full: Vec<Vec<i32>> = items().sliding_window(3, false).collect().await;
     /// assert_eq!(full, vec![vec![0, 1, 2], vec![1, 2, 3]]);
     /// # });
     /// ```
@@ -299,13 +300,13 @@ pub trait StreamzExt: Stream {
     /// assert_eq!(firsts, vec![1, 2, 3]);
     /// # });
     /// ```
-    fn unique(self) -> Unique<Self, Self::Item, fn(&Self::Item) -> Self::Item>
+    fn unique(self) -> Unique<Self>
     where
         Self: Sized,
         Self::Item: std::hash::Hash + Eq + Clone,
     {
         let key: fn(&Self::Item) -> Self::Item = Clone::clone;
-        Unique::new(self, key, "unique")
+        UniqueBy::new(self, key, "unique")
     }
 
     /// Drops every item whose key was the key of an earlier item (streamz's `unique` with
@@ -320,13 +321,13 @@ pub trait StreamzExt: Stream {
     /// assert_eq!(by_length, vec!["a", "bb", "eee"]);
     /// # });
     /// ```
-    fn unique_by<K, F>(self, key: F) -> Unique<Self, K, F>
+    fn unique_by<K, F>(self, key: F) -> UniqueBy<Self, K, F>
     where
         Self: Sized,
         K: std::hash::Hash + Eq + Clone,
         F: FnMut(&Self::Item) -> K,
     {
-        Unique::new(self, key, "unique_by")
+        UniqueBy::new(self, key, "unique_by")
     }
 
     /// Drops every item equal to one of the `maxsize` most recently seen (streamz's `unique`
@@ -349,13 +350,13 @@ pub trait StreamzExt: Stream {
     /// # });
     /// ```
     #[track_caller]
-    fn unique_recent(self, maxsize: usize) -> Unique<Self, Self::Item, fn(&Self::Item) -> Self::Item>
+    fn unique_recent(self, maxsize: usize) -> Unique<Self>
     where
         Self: Sized,
         Self::Item: std::hash::Hash + Eq + Clone,
     {
         let key: fn(&Self::Item) -> Self::Item = Clone::clone;
-        Unique::recent(self, maxsize, key, "unique_recent")
+        UniqueBy::recent(self, maxsize, key, "unique_recent")
     }
 
     /// Drops every item whose key is one of the `maxsize` most recently seen keys (streamz's
@@ -374,13 +375,13 @@ pub trait StreamzExt: Stream {
     /// # });
     /// ```
     #[track_caller]
-    fn unique_recent_by<K, F>(self, maxsize: usize, key: F) -> Unique<Self, K, F>
+    fn unique_recent_by<K, F>(self, maxsize: usize, key: F) -> UniqueBy<Self, K, F>
     where
         Self: Sized,
         K: std::hash::Hash + Eq + Clone,
         F: FnMut(&Self::Item) -> K,
     {
-        Unique::recent(self, maxsize, key, "unique_recent_by")
+        UniqueBy::recent(self, maxsize, key, "unique_recent_by")
     }
 
     /// After each item, emits how many times each distinct item has been seen so far (streamz's

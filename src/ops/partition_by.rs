@@ -114,7 +114,11 @@ where
     K: fmt::Debug,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pending: Vec<_> = self.pending.iter().map(|(k, batch)| (k, &batch.items)).collect();
+        let pending: Vec<_> = self
+            .pending
+            .iter()
+            .map(|(k, batch)| (k, &batch.items))
+            .collect();
         f.debug_struct("PartitionBy")
             .field("stream", &self.stream)
             .field("n", &self.n)

@@ -1,4 +1,4 @@
-//! Batch `n` items with distinct keys, dropping repeats within a batch: streamz's `partition_unique`.
+//! Batch items until `n` distinct keys, dropping repeated keys: streamz's `partition_unique`.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;

@@ -70,7 +70,10 @@ where
         } else {
             (self.n - 1).saturating_sub(self.window.len())
         };
-        (lower.saturating_sub(filling), upper.map(|u| u.saturating_sub(filling)))
+        (
+            lower.saturating_sub(filling),
+            upper.map(|u| u.saturating_sub(filling)),
+        )
     }
 }
 

@@ -13,13 +13,16 @@ use pin_project::pin_project;
 
 use super::{assert_nonzero, call_user};
 
-/// Stream for [`StreamzExt::unique`](crate::StreamzExt::unique),
-/// [`unique_by`](crate::StreamzExt::unique_by),
-/// [`unique_recent`](crate::StreamzExt::unique_recent) and
+/// Stream for [`StreamzExt::unique`](crate::StreamzExt::unique) and
+/// [`unique_recent`](crate::StreamzExt::unique_recent): the item is its own key.
+pub type Unique<S> =
+    UniqueBy<S, <S as Stream>::Item, fn(&<S as Stream>::Item) -> <S as Stream>::Item>;
+
+/// Stream for [`StreamzExt::unique_by`](crate::StreamzExt::unique_by) and
 /// [`unique_recent_by`](crate::StreamzExt::unique_recent_by).
 #[pin_project]
 #[must_use = "streams do nothing unless polled"]
-pub struct Unique<S, K, F> {
+pub struct UniqueBy<S, K, F> {
     #[pin]
     stream: S,
     key: F,
@@ -28,7 +31,7 @@ pub struct Unique<S, K, F> {
     op: &'static str,
 }
 
-/// What a [`Unique`] remembers.
+/// What a [`UniqueBy`] remembers.
 enum Seen<K> {
     All(HashSet<K>),
     Recent(RecentKeys<K>),
@@ -71,7 +74,8 @@ impl<K: Hash + Eq + Clone> RecentKeys<K> {
         // `maxsize` sightings separate two sweeps, so the O(len) sweep is O(1) amortised.
         if self.order.len() >= self.maxsize.saturating_mul(2) {
             let last_seen = &self.last_seen;
-            self.order.retain(|(at, key)| last_seen.get(key) == Some(at));
+            self.order
+                .retain(|(at, key)| last_seen.get(key) == Some(at));
         }
         is_new
     }
@@ -86,9 +90,9 @@ impl<K: Hash + Eq + Clone> RecentKeys<K> {
     }
 }
 
-impl<S, K, F> Unique<S, K, F> {
+impl<S, K, F> UniqueBy<S, K, F> {
     pub(crate) fn new(stream: S, key: F, op: &'static str) -> Self {
-        Unique {
+        UniqueBy {
             stream,
             key,
             seen: Seen::All(HashSet::new()),
@@ -105,11 +109,16 @@ impl<S, K, F> Unique<S, K, F> {
             last_seen: HashMap::new(),
             order: VecDeque::new(),
         });
-        Unique { stream, key, seen, op }
+        UniqueBy {
+            stream,
+            key,
+            seen,
+            op,
+        }
     }
 }
 
-impl<S, K, F> Stream for Unique<S, K, F>
+impl<S, K, F> Stream for UniqueBy<S, K, F>
 where
     S: Stream,
     K: Hash + Eq + Clone,
@@ -139,7 +148,7 @@ where
     }
 }
 
-impl<S, K, F> FusedStream for Unique<S, K, F>
+impl<S, K, F> FusedStream for UniqueBy<S, K, F>
 where
     S: FusedStream,
     K: Hash + Eq + Clone,
@@ -150,9 +159,9 @@ where
     }
 }
 
-impl<S: fmt::Debug, K: fmt::Debug, F> fmt::Debug for Unique<S, K, F> {
+impl<S: fmt::Debug, K: fmt::Debug, F> fmt::Debug for UniqueBy<S, K, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut out = f.debug_struct("Unique");
+        let mut out = f.debug_struct("UniqueBy");
         out.field("op", &self.op).field("stream", &self.stream);
         match &self.seen {
             Seen::All(seen) => out.field("seen", seen),

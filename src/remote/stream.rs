@@ -27,8 +27,8 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Portable for T {}
 /// It is **not** a [`futures::Stream`]: its items are handles to values elsewhere, and the
 /// compiler keeps them apart from local values. Its own operators run on the workers
 /// ([`map`](RemoteStream::map), [`retain`](RemoteStream::retain),
-/// [`accumulate`](RemoteStream::accumulate), [`zip`](RemoteStream::zip)); [`buffered`]
-/// (RemoteStream::buffered) keeps several items in flight; [`gather`](RemoteStream::gather)
+/// [`accumulate`](RemoteStream::accumulate), [`zip`](RemoteStream::zip));
+/// [`buffered`](RemoteStream::buffered) keeps several items in flight; [`gather`](RemoteStream::gather)
 /// brings the values back as a local stream, in input order.
 ///
 /// Passing it where a local stream is expected does not compile, and the message says what

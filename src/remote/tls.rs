@@ -21,7 +21,7 @@
 //! ```
 //! use rivulet::remote::tls::{client_config, server_config, Identity, Trust, TransportSettings};
 //!
-//! let worker = Identity::self_signed(["worker-1"]).unwrap();
+//! let worker = Identity::self_signed(vec!["worker-1".into()]).unwrap();
 //! let settings = TransportSettings::default();
 //! let server = server_config(&worker, None, &settings).unwrap();
 //! let client = client_config(&worker.trust_pinned(), None, &settings).unwrap();
@@ -154,16 +154,14 @@ impl Identity {
     /// [`TlsError::Generate`] if a name is not a valid DNS name or IP address.
     ///
     /// ```
-    /// let id = rivulet::remote::tls::Identity::self_signed(["worker.example"]).unwrap();
+    /// use rivulet::remote::tls::Identity;
+    ///
+    /// let id = Identity::self_signed(vec!["worker.example".into()]).unwrap();
     /// assert_eq!(id.certs.len(), 1);
-    /// assert!(rivulet::remote::tls::Identity::self_signed(["not a name"]).is_err());
+    /// assert!(Identity::self_signed(vec!["wörker".into()]).is_err()); // DNS names are ASCII
     /// ```
-    pub fn self_signed<I, S>(names: I) -> Result<Self, TlsError>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        let mut all: Vec<String> = names.into_iter().map(Into::into).collect();
+    pub fn self_signed(names: impl Into<Vec<String>>) -> Result<Self, TlsError> {
+        let mut all: Vec<String> = names.into();
         for name in DEFAULT_NAMES {
             if !all.iter().any(|n| n == name) {
                 all.push(name.to_owned());
@@ -219,7 +217,7 @@ impl Identity {
     ///
     /// ```
     /// use rivulet::remote::tls::{Identity, Trust};
-    /// let id = Identity::self_signed(Vec::<String>::new()).unwrap();
+    /// let id = Identity::self_signed(Vec::new()).unwrap();
     /// assert!(matches!(id.trust_pinned(), Trust::Pinned(certs) if certs.len() == 1));
     /// ```
     pub fn trust_pinned(&self) -> Trust {
@@ -290,9 +288,9 @@ impl Trust {
 ///   nothing more, and its connection must be given up within about a second so that its items
 ///   are run elsewhere. The keep-alives keep a healthy but idle connection from timing out;
 ///   five of them fit in one timeout, so a few lost packets do not kill it.
-/// - `max_bidi_streams` 4096: every request is its own stream, and `open_bi` waits silently
-///   once the peer's limit of concurrent streams is reached, so the limit is set far above the
-///   requests a client keeps in flight.
+/// - `max_bidi_streams` 4096: `open_bi` waits silently, with no error, once the peer's limit of
+///   concurrent streams is reached; the protocol needs one stream per connection, and a limit
+///   far above any use means opening a stream never stalls (a limit costs nothing until used).
 ///
 /// Each endpoint applies its own settings; QUIC uses the smaller idle timeout of the two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -360,7 +358,7 @@ impl TransportSettings {
 /// ```
 /// use rivulet::remote::tls::{server_config, Identity, TransportSettings};
 ///
-/// let worker = Identity::self_signed(["worker-1"]).unwrap();
+/// let worker = Identity::self_signed(vec!["worker-1".into()]).unwrap();
 /// let config = server_config(&worker, None, &TransportSettings::default()).unwrap();
 /// # let _ = config;
 /// ```
@@ -406,7 +404,7 @@ pub fn server_config(
 /// ```
 /// use rivulet::remote::tls::{client_config, Identity, TransportSettings};
 ///
-/// let worker = Identity::self_signed(["worker-1"]).unwrap();
+/// let worker = Identity::self_signed(vec!["worker-1".into()]).unwrap();
 /// let config = client_config(&worker.trust_pinned(), None, &TransportSettings::default()).unwrap();
 /// # let _ = config;
 /// ```

@@ -633,10 +633,11 @@ const READY: &str = "RIVULET_WORKER_READY";
 /// with (`worker_args(["--exact", "that_test", "--nocapture"])`).
 ///
 /// ```
-/// fn main() {
-///     rivulet::worker::run_if_worker();
-///     // ... the program proper
-/// }
+/// # #[tokio::main]
+/// # async fn main() {
+/// rivulet::worker::run_if_worker(); // returns at once unless this process is a worker
+/// // ... the program proper
+/// # }
 /// ```
 pub fn run_if_worker() {
     let Ok(text) = std::env::var(WORKER_ENV) else {
