@@ -127,6 +127,7 @@ pub mod source;
 
 pub use error::{Closed, Error};
 pub use ops::StreamzExt;
+pub use ops::{combine_latest3, combine_latest_all, union, zip3, zip_all};
 pub use sink::{ListSink, SinkHandle};
 pub use source::{Emit, Source, Subscription};
 pub use remote::registry::RemoteFn;

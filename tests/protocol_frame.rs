@@ -1,6 +1,6 @@
 //! Framing of protocol messages, without sockets: round trips, chunkings, bad input.
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use proptest::prelude::*;
 use rivulet::remote::frame::{DEFAULT_MAX_FRAME, FrameDecoder, FrameError, HEADER_LEN, encode};
 use rivulet::remote::protocol::{
@@ -81,7 +81,7 @@ fn tasks() -> Vec<Task> {
     .map(|kind| Task {
         kind,
         function: "app::inc".into(),
-        params: vec![1, 2, 3],
+        params: Bytes::from_static(&[1, 2, 3]),
         inputs: vec![Key(1), Key(2)],
         outputs: vec![Key(3)],
         reply_with_value: kind == TaskKind::Map,
@@ -93,11 +93,11 @@ fn requests() -> Vec<Request> {
     let mut all = vec![
         Request::Scatter {
             key: Key(7),
-            value: vec![],
+            value: Bytes::new(),
         },
         Request::Scatter {
             key: Key(8),
-            value: vec![0xff; 1000],
+            value: Bytes::from(vec![0xff; 1000]),
         },
         Request::Fetch { key: Key(9) },
     ];
@@ -110,14 +110,14 @@ fn responses() -> Vec<Response> {
         Response::Done {
             sizes: vec![],
             verdict: None,
-            value: None,
+            values: vec![],
         },
         Response::Done {
             sizes: vec![1, 2],
             verdict: Some(true),
-            value: Some(vec![42]),
+            values: vec![Some(Bytes::from_static(&[42])), None],
         },
-        Response::Value(vec![1, 2, 3]),
+        Response::Value(Bytes::from_static(&[1, 2, 3])),
         Response::Failed("panicked at 'boom'".into()),
         Response::Rejected("unknown key 5".into()),
     ]
@@ -244,7 +244,7 @@ fn partial_frame_is_left_in_the_buffer() {
 #[test]
 fn truncated_frames_are_errors_at_end_of_stream() {
     let mut frame = BytesMut::new();
-    encode(&Response::Value(vec![9; 10]), DEFAULT_MAX_FRAME, &mut frame).unwrap();
+    encode(&Response::Value(Bytes::from(vec![9; 10])), DEFAULT_MAX_FRAME, &mut frame).unwrap();
     let total = frame.len();
     let mut decoder = FrameDecoder::default();
     for cut in 1..total {
@@ -321,7 +321,7 @@ fn encode_refuses_oversized_messages_and_leaves_the_buffer_alone() {
     let before = buf.clone();
     let big = Request::Scatter {
         key: Key(1),
-        value: vec![0; 100],
+        value: Bytes::from(vec![0; 100]),
     };
     match encode(&big, 50, &mut buf) {
         Err(FrameError::TooLarge { len, max: 50 }) => assert!(len > 100),
@@ -409,7 +409,7 @@ fn decode_chunked(data: &[u8], chunks: &[usize], max: usize) -> Vec<Result<Reque
 fn arb_request() -> impl Strategy<Value = Request> {
     prop_oneof![
         (any::<u64>(), proptest::collection::vec(any::<u8>(), 0..64))
-            .prop_map(|(k, value)| Request::Scatter { key: Key(k), value }),
+            .prop_map(|(k, value)| Request::Scatter { key: Key(k), value: Bytes::from(value) }),
         any::<u64>().prop_map(|k| Request::Fetch { key: Key(k) }),
         (
             0..4usize,
@@ -427,7 +427,7 @@ fn arb_request() -> impl Strategy<Value = Request> {
                 Request::Submit(Task {
                     kind,
                     function,
-                    params: vec![],
+                    params: Bytes::new(),
                     inputs: keys.iter().copied().map(Key).collect(),
                     outputs: keys.into_iter().rev().map(Key).collect(),
                     reply_with_value,

@@ -95,7 +95,7 @@ async fn standalone_worker_with_certificate_files_and_a_secret() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_secret_is_refused_and_others_are_still_served() {
-    let identity = Identity::self_signed(["localhost"]).unwrap();
+    let identity = Identity::self_signed(vec!["localhost".to_owned()]).unwrap();
     let trust = identity.trust_pinned();
     let worker = standalone(identity, WorkerAuth::Secret(b"right".to_vec()));
     let good = Client::connect(
@@ -163,7 +163,7 @@ async fn raw_connection(worker: &Worker, trust: &Trust) -> quinn::Connection {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_built_from_other_code_names_what_is_missing() {
-    let identity = Identity::self_signed(["localhost"]).unwrap();
+    let identity = Identity::self_signed(vec!["localhost".to_owned()]).unwrap();
     let trust = identity.trust_pinned();
     let secret = b"s".to_vec();
     let worker = standalone(identity, WorkerAuth::Secret(secret.clone()));
@@ -195,7 +195,7 @@ async fn a_worker_built_from_other_code_names_what_is_missing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_closes_that_connection_only() {
-    let identity = Identity::self_signed(["localhost"]).unwrap();
+    let identity = Identity::self_signed(vec!["localhost".to_owned()]).unwrap();
     let trust = identity.trust_pinned();
     let worker = standalone(identity, WorkerAuth::Secret(b"k".to_vec()));
     let good = Client::connect(

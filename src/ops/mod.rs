@@ -18,6 +18,11 @@ mod partition_by;
 mod partition_unique;
 mod sliding_window;
 mod unique;
+mod collect_until;
+mod combine_latest;
+mod union;
+mod zip;
+mod zip_latest;
 // @modules (keep this line: operator modules are added above it)
 
 pub use filter::Retain;
@@ -31,6 +36,11 @@ pub use partition_by::PartitionBy;
 pub use partition_unique::PartitionUnique;
 pub use sliding_window::SlidingWindow;
 pub use unique::{Unique, UniqueBy};
+pub use collect_until::CollectUntil;
+pub use combine_latest::{CombineLatest, CombineLatest3, CombineLatestAll, EmitOn};
+pub use union::{Union, UnionAll};
+pub use zip::{Zip, Zip3, ZipAll};
+pub use zip_latest::ZipLatest;
 // @exports (keep this line: operator types are re-exported above it)
 
 /// Calls a user closure on behalf of operator `op`; a panic is re-raised with the operator's name
@@ -404,6 +414,187 @@ pub trait StreamzExt: Stream {
         Frequencies::new(self)
     }
 
+    /// The items of `self` and `other` as they come (streamz's `union`).
+    ///
+    /// Neither input starves the other: they take turns being polled first. It ends when both
+    /// have ended. For three or more inputs of one type, or a `Vec` of boxed streams, use the free
+    /// function [`union`](crate::union).
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let (a, b) = (Source::new(), Source::new());
+    /// let both = a.stream().union(b.stream()).sink_to_list();
+    /// a.emit(1).await.unwrap();
+    /// b.emit(2).await.unwrap();
+    /// a.emit(3).await.unwrap();
+    /// assert_eq!(both.snapshot(), vec![1, 2, 3]);
+    /// # }
+    /// ```
+    fn union<B>(self, other: B) -> Union<Self, B>
+    where
+        Self: Sized,
+        B: crate::LocalStream<Item = Self::Item>,
+    {
+        Union::new(self, other)
+    }
+
+    /// Pairs the items of `self` and `other` in order (streamz's `zip`).
+    ///
+    /// Unlike [`futures::StreamExt::zip`], which holds one item and stops polling that side (so
+    /// emitting into two rendezvous [`Source`](crate::Source)s in turn from one task deadlocks), it
+    /// comes back to a side right after taking from it, as streamz does with `maxsize=10`: each side
+    /// holds up to **10** unmatched items with their emits complete; an 11th is taken, but its
+    /// `emit` waits until the other side catches up. A pair goes out before the side that completed
+    /// it is polled again, so that emit returns once the pair has been processed.
+    ///
+    /// It ends when a side has ended and all its items are paired; the other side's unmatched
+    /// items are dropped then. For three inputs see [`zip3`](crate::zip3), for more
+    /// [`zip_all`](crate::zip_all).
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let (a, b) = (Source::new(), Source::new());
+    /// let pairs = a.stream().zip_with(b.stream()).sink_to_list();
+    /// a.emit(1).await.unwrap(); // held: no deadlock, although b has nothing yet
+    /// a.emit(2).await.unwrap();
+    /// b.emit('x').await.unwrap();
+    /// assert_eq!(pairs.snapshot(), vec![(1, 'x')]);
+    /// b.emit('y').await.unwrap();
+    /// assert_eq!(pairs.snapshot(), vec![(1, 'x'), (2, 'y')]);
+    /// # }
+    /// ```
+    ///
+    /// `other` must be a local stream of values; anything else does not compile:
+    ///
+    /// ```compile_fail
+    /// use rivulet::prelude::*;
+    /// let _ = futures::stream::iter([1]).zip_with(vec![2]);
+    /// ```
+    fn zip_with<B, U>(self, other: B) -> Zip<Self, B>
+    where
+        Self: Sized,
+        B: crate::LocalStream<Item = U>,
+    {
+        Zip::new(self, other)
+    }
+
+    /// Pairs the latest item of `self` with the latest of `other`, on every item of either once
+    /// both have given one (streamz's `combine_latest`).
+    ///
+    /// It always keeps taking from both inputs (it holds only the latest of each). It ends when
+    /// both inputs have ended; an input that ends keeps its last item for the pairs still to come.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let (a, b) = (Source::new(), Source::new());
+    /// let latest = a.stream().combine_latest(b.stream()).sink_to_list();
+    /// a.emit(1).await.unwrap();
+    /// a.emit(2).await.unwrap();
+    /// b.emit('x').await.unwrap();
+    /// a.emit(3).await.unwrap();
+    /// assert_eq!(latest.snapshot(), vec![(2, 'x'), (3, 'x')]);
+    /// # }
+    /// ```
+    fn combine_latest<B, U>(self, other: B) -> CombineLatest<Self, B>
+    where
+        Self: Sized,
+        Self::Item: Clone,
+        B: crate::LocalStream<Item = U>,
+        U: Clone,
+    {
+        CombineLatest::new(self, other, EmitOn::Both)
+    }
+
+    /// [`combine_latest`](StreamzExt::combine_latest) that emits only on the items of the
+    /// [`EmitOn`] side(s) (streamz's `combine_latest(emit_on=)`); the other side's items only
+    /// update its latest value.
+    ///
+    /// ```
+    /// use rivulet::ops::EmitOn;
+    /// use rivulet::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let (a, b) = (Source::new(), Source::new());
+    /// let latest = a.stream().combine_latest_on(b.stream(), EmitOn::Left).sink_to_list();
+    /// a.emit(1).await.unwrap();
+    /// b.emit('x').await.unwrap(); // not an emitting side
+    /// a.emit(2).await.unwrap();
+    /// b.emit('y').await.unwrap();
+    /// assert_eq!(latest.snapshot(), vec![(2, 'x')]);
+    /// # }
+    /// ```
+    fn combine_latest_on<B, U>(self, other: B, emit_on: EmitOn) -> CombineLatest<Self, B>
+    where
+        Self: Sized,
+        Self::Item: Clone,
+        B: crate::LocalStream<Item = U>,
+        U: Clone,
+    {
+        CombineLatest::new(self, other, emit_on)
+    }
+
+    /// Pairs every item of `self` with the latest item of `other` (streamz's `zip_latest`).
+    ///
+    /// Nothing is lost: items of `self` that come before `other`'s first item wait (in a buffer
+    /// that is **unbounded** until then) and go out with it. It ends when `self` has ended and
+    /// all its items are out, or when `other` ends without ever giving an item.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let (a, b) = (Source::new(), Source::new());
+    /// let pairs = a.stream().zip_latest(b.stream()).sink_to_list();
+    /// a.emit(1).await.unwrap();
+    /// a.emit(2).await.unwrap();
+    /// b.emit('x').await.unwrap();
+    /// b.emit('y').await.unwrap();
+    /// a.emit(3).await.unwrap();
+    /// assert_eq!(pairs.snapshot(), vec![(1, 'x'), (2, 'x'), (3, 'y')]);
+    /// # }
+    /// ```
+    fn zip_latest<B, U>(self, other: B) -> ZipLatest<Self, B>
+    where
+        Self: Sized,
+        B: crate::LocalStream<Item = U>,
+        U: Clone,
+    {
+        ZipLatest::new(self, other)
+    }
+
+    /// Caches the items and emits them as one `Vec` each time `flush` yields (streamz's
+    /// `collect` with its `flush`); a flush with nothing cached emits an empty `Vec`.
+    ///
+    /// The cache is unbounded. When `self` ends, what is still cached comes out as a last `Vec`
+    /// (if any) and the stream ends; when `flush` ends first, the rest comes out when `self` ends.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let (items, flush) = (Source::new(), Source::new());
+    /// let batches = items.stream().collect_until(flush.stream()).sink_to_list();
+    /// items.emit(1).await.unwrap();
+    /// items.emit(2).await.unwrap();
+    /// flush.emit(()).await.unwrap();
+    /// flush.emit(()).await.unwrap();
+    /// assert_eq!(batches.snapshot(), vec![vec![1, 2], vec![]]);
+    /// # }
+    /// ```
+    fn collect_until<F>(self, flush: F) -> CollectUntil<Self, F>
+    where
+        Self: Sized,
+        F: crate::LocalStream,
+    {
+        CollectUntil::new(self, flush)
+    }
+
     // @methods (keep this line: operator methods are added above it)
 
     /// Sends each item to a worker of `client` (the one with the least outstanding work),
@@ -491,5 +682,140 @@ pub trait StreamzExt: Stream {
 }
 
 impl<S: Stream + ?Sized> StreamzExt for S {}
+
+/// The items of all `streams` as they come (streamz's `union` of several streams).
+///
+/// The streams are polled round-robin, starting after the one that gave the last item, so none
+/// starves. It ends when every stream has ended (at once when there are none). They must all have
+/// one type; for streams of different types pass a `Vec` of
+/// [`BoxStream`](futures::stream::BoxStream)s: this is also the `_all` form.
+///
+/// ```
+/// use rivulet::prelude::*;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let (a, b, c) = (Source::new(), Source::new(), Source::new());
+/// let all = rivulet::union([a.stream(), b.stream(), c.stream()]).sink_to_list();
+/// a.emit(1).await.unwrap();
+/// b.emit(2).await.unwrap();
+/// c.emit(3).await.unwrap();
+/// assert_eq!(all.snapshot(), vec![1, 2, 3]);
+///
+/// let mixed: Vec<futures::stream::BoxStream<'static, i32>> =
+///     vec![futures::stream::iter(vec![1, 2]).boxed(), futures::stream::once(async { 3 }).boxed()];
+/// let mut got: Vec<i32> = rivulet::union(mixed).collect().await;
+/// got.sort();
+/// assert_eq!(got, vec![1, 2, 3]);
+/// # }
+/// ```
+pub fn union<I, S, T>(streams: I) -> UnionAll<S>
+where
+    I: IntoIterator<Item = S>,
+    S: crate::LocalStream<Item = T>,
+{
+    UnionAll::new(streams)
+}
+
+/// Triples of the items of `a`, `b` and `c` in order (streamz's `zip` of three streams).
+///
+/// Each side holds up to 10 unmatched items, as in [`zip_with`](StreamzExt::zip_with), so
+/// emitting into the three in turn from one task never deadlocks. It ends when a side has ended
+/// and all its items are used.
+///
+/// ```
+/// use rivulet::prelude::*;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let (a, b, c) = (Source::new(), Source::new(), Source::new());
+/// let triples = rivulet::zip3(a.stream(), b.stream(), c.stream()).sink_to_list();
+/// a.emit(1).await.unwrap();
+/// b.emit('x').await.unwrap();
+/// c.emit("one").await.unwrap();
+/// assert_eq!(triples.snapshot(), vec![(1, 'x', "one")]);
+/// # }
+/// ```
+pub fn zip3<A, B, C, T, U, V>(a: A, b: B, c: C) -> Zip3<A, B, C>
+where
+    A: crate::LocalStream<Item = T>,
+    B: crate::LocalStream<Item = U>,
+    C: crate::LocalStream<Item = V>,
+{
+    Zip3::new(a, b, c)
+}
+
+/// A `Vec` with the next item of every one of `streams`, in order (streamz's `zip` of many
+/// streams).
+///
+/// Each side holds up to 10 unmatched items, as in [`zip_with`](StreamzExt::zip_with). It ends
+/// when a side has ended and all its items are used, and at once when there are no streams.
+///
+/// ```
+/// use rivulet::prelude::*;
+/// # futures::executor::block_on(async {
+/// let streams = vec![futures::stream::iter(vec![1, 2]), futures::stream::iter(vec![10, 20])];
+/// let rows: Vec<Vec<i32>> = rivulet::zip_all(streams).collect().await;
+/// assert_eq!(rows, vec![vec![1, 10], vec![2, 20]]);
+/// # });
+/// ```
+pub fn zip_all<I, S, T>(streams: I) -> ZipAll<S>
+where
+    I: IntoIterator<Item = S>,
+    S: crate::LocalStream<Item = T>,
+{
+    ZipAll::new(streams)
+}
+
+/// The latest items of `a`, `b` and `c`, on every item of any of them once all three have given
+/// one (streamz's `combine_latest` of three streams). It ends when all three have ended.
+///
+/// ```
+/// use rivulet::prelude::*;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let (a, b, c) = (Source::new(), Source::new(), Source::new());
+/// let latest = rivulet::combine_latest3(a.stream(), b.stream(), c.stream()).sink_to_list();
+/// a.emit(1).await.unwrap();
+/// b.emit('x').await.unwrap();
+/// c.emit("one").await.unwrap();
+/// a.emit(2).await.unwrap();
+/// assert_eq!(latest.snapshot(), vec![(1, 'x', "one"), (2, 'x', "one")]);
+/// # }
+/// ```
+pub fn combine_latest3<A, B, C, T, U, V>(a: A, b: B, c: C) -> CombineLatest3<A, B, C>
+where
+    A: crate::LocalStream<Item = T>,
+    B: crate::LocalStream<Item = U>,
+    C: crate::LocalStream<Item = V>,
+    T: Clone,
+    U: Clone,
+    V: Clone,
+{
+    CombineLatest3::new(a, b, c)
+}
+
+/// A `Vec` with the latest item of every one of `streams`, on every item of any of them once
+/// all have given one (streamz's `combine_latest` of many streams). It ends when every stream
+/// has ended (at once when there are none).
+///
+/// ```
+/// use rivulet::prelude::*;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let (a, b) = (Source::new(), Source::new());
+/// let latest = rivulet::combine_latest_all(vec![a.stream(), b.stream()]).sink_to_list();
+/// a.emit(1).await.unwrap();
+/// b.emit(10).await.unwrap();
+/// b.emit(20).await.unwrap();
+/// assert_eq!(latest.snapshot(), vec![vec![1, 10], vec![1, 20]]);
+/// # }
+/// ```
+pub fn combine_latest_all<I, S, T>(streams: I) -> CombineLatestAll<S>
+where
+    I: IntoIterator<Item = S>,
+    S: crate::LocalStream<Item = T>,
+    T: Clone,
+{
+    CombineLatestAll::new(streams)
+}
 
 // @functions (keep this line: free functions over several streams are added above it)

@@ -5,12 +5,14 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde::Serialize;
 use tokio::io::AsyncBufReadExt;
 use tracing::debug;
 
-use crate::remote::future::{Done, RemoteFuture, Status, Value, failed_status, status_of};
+use crate::remote::future::{Lineage, RemoteFuture, Status, Value, failed_status, status_of};
 use crate::remote::link::{Link, WorkerId};
+use crate::remote::metrics::Metrics;
 use crate::remote::protocol::{Key, Refusal, Request, Task, TaskKind};
 use crate::remote::task_error::{TaskError, TaskErrorKind};
 use crate::remote::tls::{self, Identity, TransportSettings, Trust};
@@ -293,6 +295,7 @@ pub(crate) struct ClientInner {
     next_key: AtomicU64,
     round_robin: AtomicUsize,
     owned: Mutex<OwnedWorkers>,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl ClientInner {
@@ -380,6 +383,7 @@ impl Client {
                 next_key: AtomicU64::new(0),
                 round_robin: AtomicUsize::new(0),
                 owned: Mutex::new(OwnedWorkers::default()),
+                metrics: Arc::new(Metrics::default()),
             }),
         };
         let links = futures::future::try_join_all(
@@ -407,6 +411,7 @@ impl Client {
             &inner.config.server_name,
             &inner.config.auth,
             inner.config.max_frame,
+            Arc::clone(&inner.metrics),
         )
         .await
     }
@@ -465,31 +470,39 @@ impl Client {
     /// ```
     pub fn scatter<T: Serialize>(&self, x: T) -> RemoteFuture<T> {
         let Some(link) = self.place() else {
-            return self.unplaced(TaskError::new(TaskErrorKind::NoWorkers, "every worker is lost"));
+            return RemoteFuture::from_shared(self.unplaced(TaskError::new(
+                TaskErrorKind::NoWorkers,
+                "every worker of the client is lost",
+            )));
         };
-        match postcard::to_allocvec(&x) {
-            Ok(bytes) => self.scatter_bytes(&link, bytes),
-            Err(error) => RemoteFuture::new(unsent(&link, self.next_key(), TaskError::codec(&error))),
-        }
-    }
-
-    pub(crate) fn scatter_bytes<T>(&self, link: &Arc<Link>, bytes: Vec<u8>) -> RemoteFuture<T> {
-        let key = self.next_key();
-        let reply = link.request(Request::Scatter { key, value: bytes });
-        RemoteFuture::new(Value {
-            key,
-            link: Arc::clone(link),
-            status: status_of(reply, link.id),
-            sent: true,
+        let _span = tracing::debug_span!("scatter", worker = %link.id).entered();
+        RemoteFuture::from_shared(match postcard::to_allocvec(&x) {
+            Ok(bytes) => self.scatter_bytes(&link, Bytes::from(bytes)),
+            Err(error) => self.failed_value(&link, TaskError::codec(&error)),
         })
     }
 
-    /// A handle that failed before it was placed anywhere.
-    fn unplaced<T>(&self, error: TaskError) -> RemoteFuture<T> {
+    /// Keeps `bytes` on `link`'s worker; the client keeps them too, to scatter them again
+    /// should that worker be lost before the value is done with.
+    pub(crate) fn scatter_bytes(&self, link: &Arc<Link>, bytes: Bytes) -> Arc<Value> {
+        let key = self.next_key();
+        let reply = link.request(Request::Scatter { key, value: bytes.clone() });
+        Arc::new(Value {
+            key,
+            link: Arc::clone(link),
+            status: status_of(reply, link.id),
+            output: 0,
+            lineage: Mutex::new(Lineage::Bytes(bytes)),
+            client: self.clone(),
+        })
+    }
+
+    /// A value that failed before it was placed anywhere.
+    fn unplaced(&self, error: TaskError) -> Arc<Value> {
         match self.inner.links().first() {
-            Some(link) => RemoteFuture::new(unsent(link, self.next_key(), error)),
-            // A client always has at least one link (connect refuses none); this stays total.
-            None => unreachable_without_links(error),
+            Some(link) => self.failed_value(link, error),
+            // `Client::connect` refuses an empty list of workers, so a client always has a link.
+            None => unreachable!("a client without workers: {error}"),
         }
     }
 
@@ -503,49 +516,56 @@ impl Client {
         let start = self.inner.round_robin.fetch_add(1, Ordering::Relaxed);
         let count = links.len();
         (0..count)
-            .map(|offset| &links[(start + offset) % count.max(1)])
+            .map(|offset| &links[(start + offset) % count])
             .filter(|link| link.is_alive())
             .min_by_key(|link| link.outstanding())
             .cloned()
     }
 
-    /// Submits a task on the worker of `inputs[0]`; returns the outputs' handles and the status.
+    /// Submits a task on the worker of `inputs[0]`; returns the outputs' values and the status.
     pub(crate) fn submit(
         &self,
         kind: TaskKind,
-        function: &str,
-        params: &[u8],
+        function: &Arc<str>,
+        params: &Bytes,
         inputs: &[&Arc<Value>],
         outputs: usize,
         reply_with_value: bool,
     ) -> (Vec<Arc<Value>>, Status) {
         let link = Arc::clone(&inputs[0].link);
+        let _span = tracing::debug_span!("submit", worker = %link.id, function = %function).entered();
+        for input in inputs {
+            input.compact();
+        }
         let output_keys: Vec<Key> = (0..outputs).map(|_| self.next_key()).collect();
         let task = Task {
             kind,
-            function: function.to_owned(),
-            params: params.to_vec(),
+            function: function.to_string(),
+            params: params.clone(),
             inputs: inputs.iter().map(|value| value.key).collect(),
             outputs: output_keys.clone(),
             reply_with_value,
         };
         let status = status_of(link.request(Request::Submit(task)), link.id);
-        let last = outputs.saturating_sub(1);
+        let lineage_inputs: Vec<Arc<Value>> = inputs.iter().map(|value| Arc::clone(value)).collect();
         let values = output_keys
             .into_iter()
             .enumerate()
-            .map(|(index, key)| {
-                // Only the last output's bytes come along with the reply.
-                let status = if index == last {
-                    status.clone()
-                } else {
-                    without_inline(status.clone())
-                };
+            .map(|(output, key)| {
                 Arc::new(Value {
                     key,
                     link: Arc::clone(&link),
-                    status,
-                    sent: true,
+                    status: status.clone(),
+                    output,
+                    lineage: Mutex::new(Lineage::Task {
+                        kind,
+                        function: Arc::clone(function),
+                        params: params.clone(),
+                        inputs: lineage_inputs.clone(),
+                        output,
+                        outputs,
+                    }),
+                    client: self.clone(),
                 })
             })
             .collect();
@@ -559,37 +579,22 @@ impl Client {
             return Arc::clone(value);
         }
         match value.bytes().await {
-            Ok(bytes) => self.scatter_bytes::<()>(target, bytes.to_vec()).value,
-            Err(error) => Arc::new(unsent(target, self.next_key(), error)),
+            Ok(bytes) => self.scatter_bytes(target, bytes),
+            Err(error) => self.failed_value(target, error),
         }
     }
 
+    /// A value that failed before it was sent: it carries `error` and nothing to release.
     pub(crate) fn failed_value(&self, link: &Arc<Link>, error: TaskError) -> Arc<Value> {
-        Arc::new(unsent(link, self.next_key(), error))
+        Arc::new(Value {
+            key: self.next_key(),
+            link: Arc::clone(link),
+            status: failed_status(error),
+            output: 0,
+            lineage: Mutex::new(Lineage::Unsent),
+            client: self.clone(),
+        })
     }
-}
-
-fn without_inline(status: Status) -> Status {
-    use futures::FutureExt;
-    status
-        .map(|done| done.map(|done| Done { inline: None, ..done }))
-        .boxed()
-        .shared()
-}
-
-fn unsent(link: &Arc<Link>, key: Key, error: TaskError) -> Value {
-    Value {
-        key,
-        link: Arc::clone(link),
-        status: failed_status(error),
-        sent: false,
-    }
-}
-
-#[cold]
-fn unreachable_without_links<T>(error: TaskError) -> RemoteFuture<T> {
-    // `Client::connect` refuses an empty list of workers, so a client always has a link.
-    unreachable!("a client without workers: {error}")
 }
 
 impl ClientBuilder {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use futures::FutureExt;
@@ -11,14 +11,15 @@ use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
 use crate::remote::link::{Link, WorkerId};
-use crate::remote::protocol::{Key, Request, Response};
+use crate::remote::client::Client;
+use crate::remote::protocol::{Key, Request, Response, TaskKind};
 use crate::remote::task_error::{TaskError, TaskErrorKind};
 
 /// How the request that makes a value ended.
 #[derive(Debug, Clone)]
 pub(crate) struct Done {
-    /// The value's bytes, when the worker sent them along.
-    pub(crate) inline: Option<Bytes>,
+    /// The outputs' bytes that came along with the reply (`None` where too large).
+    pub(crate) inline: Vec<Option<Bytes>>,
     /// A retain task's verdict.
     pub(crate) verdict: Option<bool>,
 }
@@ -29,8 +30,8 @@ pub(crate) type Status = Shared<BoxFuture<'static, Result<Done, TaskError>>>;
 pub(crate) fn status_of(reply: oneshot::Receiver<Result<Response, TaskError>>, worker: WorkerId) -> Status {
     reply
         .map(move |reply| match reply {
-            Ok(Ok(Response::Done { verdict, value, .. })) => Ok(Done {
-                inline: value.map(Bytes::from),
+            Ok(Ok(Response::Done { verdict, values, .. })) => Ok(Done {
+                inline: values,
                 verdict,
             }),
             Ok(Ok(Response::Failed(message))) => Err(TaskError::new(TaskErrorKind::Failed, message)),
@@ -51,32 +52,141 @@ pub(crate) fn failed_status(error: TaskError) -> Status {
     futures::future::ready(Err(error)).boxed().shared()
 }
 
+/// How to make a value again if its worker is lost: what the client keeps until the value's
+/// last handle is dropped (so memory stays bounded by the items in flight).
+#[derive(Debug, Clone)]
+pub(crate) enum Lineage {
+    /// It was scattered (or came back inline): the client holds its bytes.
+    Bytes(Bytes),
+    /// Output `output` of a task over `inputs`.
+    Task {
+        kind: TaskKind,
+        function: Arc<str>,
+        params: Bytes,
+        inputs: Vec<Arc<Value>>,
+        output: usize,
+        outputs: usize,
+    },
+    /// It failed before it was sent anywhere: there is nothing to redo.
+    Unsent,
+}
+
 /// One value on a worker, shared by every handle to it; released when the last handle goes.
 pub(crate) struct Value {
     pub(crate) key: Key,
     pub(crate) link: Arc<Link>,
     pub(crate) status: Status,
-    /// Whether the worker was asked to keep it (so that it must be told to let it go).
-    pub(crate) sent: bool,
+    /// Which output of its request this value is (its index in [`Done::inline`]).
+    pub(crate) output: usize,
+    pub(crate) lineage: Mutex<Lineage>,
+    pub(crate) client: Client,
 }
 
 impl Drop for Value {
     fn drop(&mut self) {
-        if self.sent {
+        if !matches!(*self.lineage(), Lineage::Unsent) {
             self.link.release(self.key);
         }
     }
 }
 
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Value").field("key", &self.key).field("worker", &self.link.id).finish()
+    }
+}
+
+/// How many times a value is made again before its worker losses count as final.
+const MAX_RECOVERIES: usize = 8;
+
 impl Value {
-    /// The value's encoding, fetched from its worker unless it came along with the reply.
-    pub(crate) async fn bytes(&self) -> Result<Bytes, TaskError> {
-        let done = self.status.clone().await?;
-        if let Some(bytes) = done.inline {
-            return Ok(bytes);
+    pub(crate) fn lineage(&self) -> MutexGuard<'_, Lineage> {
+        // Replacing the lineage is one assignment; a panic cannot leave it half-done.
+        self.lineage.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Once the value's bytes are known here, forget how it was made: this ends the chains of
+    /// inputs (an accumulation's states) that would otherwise grow with the stream.
+    pub(crate) fn compact(&self) {
+        if let Some(Ok(done)) = self.status.peek() {
+            if let Some(Some(bytes)) = done.inline.get(self.output) {
+                *self.lineage() = Lineage::Bytes(bytes.clone());
+            }
         }
+    }
+
+    /// The value's status, made again elsewhere as often as its worker is lost: the value that
+    /// now stands for `self` (itself, unless it was made again) and how its request ended.
+    pub(crate) async fn settled(self: &Arc<Self>) -> (Arc<Value>, Result<Done, TaskError>) {
+        let mut value = Arc::clone(self);
+        let mut recoveries = 0;
+        loop {
+            let status = value.status.clone().await;
+            match status {
+                Err(error) if error.is_worker_lost() && recoveries < MAX_RECOVERIES => {
+                    recoveries += 1;
+                    match value.remake().await {
+                        Ok(remade) => value = remade,
+                        Err(error) => return (value, Err(error)),
+                    }
+                }
+                status => return (value, status),
+            }
+        }
+    }
+
+    /// Makes this value again on a live worker, from its lineage.
+    fn remake(self: &Arc<Self>) -> BoxFuture<'static, Result<Arc<Value>, TaskError>> {
+        let value = Arc::clone(self);
+        async move {
+            let client = value.client.clone();
+            let target = client.place().ok_or_else(|| {
+                TaskError::new(TaskErrorKind::NoWorkers, "every worker of the client is lost")
+            })?;
+            tracing::debug!(key = ?value.key, lost = %value.link.id, to = %target.id, "making a value again");
+            let lineage = value.lineage().clone();
+            match lineage {
+                Lineage::Bytes(bytes) => Ok(client.scatter_bytes(&target, bytes)),
+                Lineage::Unsent => Err(TaskError::worker_lost(value.link.id)),
+                Lineage::Task { kind, function, params, inputs, output, outputs } => {
+                    let mut moved = Vec::with_capacity(inputs.len());
+                    for input in &inputs {
+                        moved.push(client.move_to(input, &target).await);
+                    }
+                    let moved: Vec<&Arc<Value>> = moved.iter().collect();
+                    let (mut remade, _) = client.submit(kind, &function, &params, &moved, outputs, true);
+                    Ok(remade.swap_remove(output))
+                }
+            }
+        }
+        .boxed()
+    }
+
+    /// The value's encoding, fetched from its worker unless it came along with the reply;
+    /// made again elsewhere if its worker is lost.
+    pub(crate) async fn bytes(self: &Arc<Self>) -> Result<Bytes, TaskError> {
+        let mut recoveries = 0;
+        let mut value = Arc::clone(self);
+        loop {
+            let (settled, status) = value.settled().await;
+            value = settled;
+            let done = status?;
+            if let Some(Some(bytes)) = done.inline.get(value.output) {
+                return Ok(bytes.clone());
+            }
+            match value.fetch_bytes().await {
+                Err(error) if error.is_worker_lost() && recoveries < MAX_RECOVERIES => {
+                    recoveries += 1;
+                    value = value.remake().await?;
+                }
+                fetched => return fetched,
+            }
+        }
+    }
+
+    async fn fetch_bytes(&self) -> Result<Bytes, TaskError> {
         match self.link.request(Request::Fetch { key: self.key }).await {
-            Ok(Ok(Response::Value(bytes))) => Ok(Bytes::from(bytes)),
+            Ok(Ok(Response::Value(bytes))) => Ok(bytes),
             Ok(Ok(Response::Failed(message))) => Err(TaskError::new(TaskErrorKind::Failed, message)),
             Ok(Ok(Response::Rejected(message))) => Err(TaskError::new(TaskErrorKind::Rejected, message)),
             Ok(Ok(Response::Done { .. })) => Err(TaskError::new(
@@ -106,10 +216,6 @@ pub struct RemoteFuture<T> {
 }
 
 impl<T> RemoteFuture<T> {
-    pub(crate) fn new(value: Value) -> Self {
-        Self::from_shared(Arc::new(value))
-    }
-
     pub(crate) fn from_shared(value: Arc<Value>) -> Self {
         RemoteFuture {
             value,
@@ -128,8 +234,9 @@ impl<T> RemoteFuture<T> {
     }
 
     /// Waits until the value exists on its worker (without moving it), or its task failed.
+    /// A value whose worker was lost is made again elsewhere first.
     pub async fn ready(&self) -> Result<(), TaskError> {
-        self.value.status.clone().await.map(drop)
+        self.value.settled().await.1.map(drop)
     }
 }
 

@@ -12,6 +12,7 @@ use tracing::debug;
 
 use crate::remote::TaskError;
 use crate::remote::auth;
+use crate::remote::metrics::{InFlight, Metrics};
 use crate::remote::client::{ClientAuth, ClientError};
 use crate::remote::pipe::{FrameReader, spawn_writer};
 use crate::remote::wire::write_message;
@@ -53,7 +54,7 @@ impl fmt::Display for WorkerId {
     }
 }
 
-type PendingReplies = HashMap<u64, oneshot::Sender<Result<Response, TaskError>>>;
+type PendingReplies = HashMap<u64, (oneshot::Sender<Result<Response, TaskError>>, InFlight)>;
 
 /// A welcomed connection to one worker.
 pub(crate) struct Link {
@@ -66,6 +67,7 @@ pub(crate) struct Link {
     /// Requests sent and not answered yet: the placement's measure of load.
     outstanding: AtomicUsize,
     alive: AtomicBool,
+    metrics: Arc<Metrics>,
 }
 
 impl fmt::Debug for Link {
@@ -88,6 +90,7 @@ impl Link {
         server_name: &str,
         auth: &ClientAuth,
         max_frame: usize,
+        metrics: Arc<Metrics>,
     ) -> Result<Arc<Link>, ClientError> {
         let connecting = endpoint
             .connect_with(client_config, addr, server_name)
@@ -137,7 +140,9 @@ impl Link {
             next_request: AtomicU64::new(0),
             outstanding: AtomicUsize::new(0),
             alive: AtomicBool::new(true),
+            metrics,
         });
+        link.metrics.on_worker_up(link.id, slots);
         tokio::spawn(read_replies(Arc::clone(&link), reader, writer));
         Ok(link)
     }
@@ -155,7 +160,8 @@ impl Link {
             return rx;
         }
         let id = self.next_request.fetch_add(1, Ordering::Relaxed);
-        self.pending().insert(id, tx);
+        let in_flight = self.metrics.on_request(self.id, &request);
+        self.pending().insert(id, (tx, in_flight));
         self.outstanding.fetch_add(1, Ordering::Relaxed);
         if self.outgoing.send(ClientMessage::Request { id, request }).is_err() {
             self.fail_all();
@@ -166,6 +172,7 @@ impl Link {
     /// Tells the worker these values are no longer needed.
     pub(crate) fn release(&self, key: Key) {
         if self.is_alive() {
+            self.metrics.on_release(self.id, key);
             // A closed writer means a closed connection, which frees everything anyway.
             let _ = self.outgoing.send(ClientMessage::Release(vec![key]));
         }
@@ -181,10 +188,13 @@ impl Link {
 
     /// Marks the link dead and answers every waiting request with a lost-worker error.
     fn fail_all(&self) {
-        self.alive.store(false, Ordering::Release);
+        if self.alive.swap(false, Ordering::AcqRel) {
+            self.metrics.on_worker_lost(self.id);
+        }
         let pending = std::mem::take(&mut *self.pending());
         self.outstanding.store(0, Ordering::Relaxed);
-        for (_, waiter) in pending {
+        for (_, (waiter, in_flight)) in pending {
+            self.metrics.on_response(self.id, in_flight, None);
             let _ = waiter.send(Err(TaskError::worker_lost(self.id)));
         }
     }
@@ -204,8 +214,10 @@ async fn read_replies(
     loop {
         match reader.next::<Reply>().await {
             Ok(Some(Reply { id, response })) => {
-                if let Some(waiter) = link.pending().remove(&id) {
+                let waiting = link.pending().remove(&id);
+                if let Some((waiter, in_flight)) = waiting {
                     link.outstanding.fetch_sub(1, Ordering::Relaxed);
+                    link.metrics.on_response(link.id, in_flight, Some(&response));
                     let _ = waiter.send(Ok(response));
                 }
             }

@@ -9,6 +9,7 @@ pub mod wire;
 pub mod client;
 mod future;
 mod link;
+pub mod metrics;
 mod pipe;
 mod stream;
 mod task_error;

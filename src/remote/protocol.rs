@@ -13,6 +13,7 @@
 //! [`frame`](crate::remote::frame)). Values are postcard-encoded bytes: a worker never needs
 //! their types, only the functions of its registry do.
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// The version of this protocol; a worker refuses a client of another version.
@@ -106,7 +107,7 @@ pub enum Request {
         /// Where to keep it.
         key: Key,
         /// The postcard encoding of the value.
-        value: Vec<u8>,
+        value: Bytes,
     },
     /// Run a task once its inputs are ready; the answer comes when it has finished.
     Submit(Task),
@@ -125,13 +126,13 @@ pub struct Task {
     /// The registered function to run (unused for [`TaskKind::Zip`]).
     pub function: String,
     /// The postcard encoding of the function value itself (its parameters; empty for a unit struct).
-    pub params: Vec<u8>,
+    pub params: Bytes,
     /// The keys of the inputs, in order.
     pub inputs: Vec<Key>,
     /// The keys under which to keep the results.
     pub outputs: Vec<Key>,
-    /// Also send the last result (the one a stream passes on) back in [`Response::Done`],
-    /// saving a fetch.
+    /// Also send the results back in [`Response::Done`] (those that are small), saving
+    /// fetches.
     pub reply_with_value: bool,
 }
 
@@ -157,12 +158,12 @@ pub enum Response {
         sizes: Vec<u64>,
         /// A retain task's verdict.
         verdict: Option<bool>,
-        /// The last output's encoding, when the task asked for it and it is small (the worker
-        /// decides the limit; a client fetches what does not come along).
-        value: Option<Vec<u8>>,
+        /// The outputs' encodings, in order, when the task asked for them: `None` for one too
+        /// large to come along (the worker decides the limit; the client fetches it).
+        values: Vec<Option<Bytes>>,
     },
     /// The value asked for by a fetch.
-    Value(Vec<u8>),
+    Value(Bytes),
     /// The task failed (its function panicked or returned an error), or the value asked for is
     /// that of a failed task: the item's error, with its message.
     Failed(String),

@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
+use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -66,12 +67,17 @@ impl<T> fmt::Debug for RemoteStream<T> {
     }
 }
 
-/// Encodes a function value once, for every task that runs it.
-fn params_of<F: RemoteFn>(f: &F) -> Result<Arc<[u8]>, TaskError> {
-    postcard::to_allocvec(f)
-        .map(Arc::from)
-        .map_err(|error| TaskError::codec(&error))
+/// A remote function as tasks name it: its registered name and its encoded value (parameters),
+/// encoded once for every task that runs it.
+fn task_function<F: RemoteFn>(f: &F) -> (Arc<str>, Result<Bytes, TaskError>) {
+    let params = postcard::to_allocvec(f)
+        .map(Bytes::from)
+        .map_err(|error| TaskError::codec(&error));
+    (Arc::from(F::NAME), params)
 }
+
+/// How many times a retain predicate is asked again after its worker was lost.
+const RETAIN_ATTEMPTS: usize = 8;
 
 impl<T: Portable> RemoteStream<T> {
     pub(crate) fn scatter<S>(stream: S, client: &Client) -> Self
@@ -115,13 +121,13 @@ impl<T: Portable> RemoteStream<T> {
     {
         let RemoteStream { items, client: owner } = self;
         let client = owner.clone();
-        let params = params_of(&f);
+        let (function, params) = task_function(&f);
         let items = items
             .map(move |input| {
                 let value = match &params {
                     Ok(params) => {
                         let (mut outputs, _) =
-                            client.submit(TaskKind::Map, F::NAME, params, &[&input.value], 1, true);
+                            client.submit(TaskKind::Map, &function, params, &[&input.value], 1, true);
                         outputs.swap_remove(0)
                     }
                     Err(error) => client.failed_value(&input.value.link, error.clone()),
@@ -160,28 +166,11 @@ impl<T: Portable> RemoteStream<T> {
     {
         let RemoteStream { items, client: owner } = self;
         let client = owner.clone();
-        let params = params_of(&f);
+        let (function, params) = task_function(&f);
         let items = items
             .then(move |input| {
-                let verdict = match &params {
-                    Ok(params) => {
-                        let (_, status) =
-                            client.submit(TaskKind::Retain, F::NAME, params, &[&input.value], 0, false);
-                        futures::future::Either::Left(status)
-                    }
-                    Err(error) => futures::future::Either::Right(futures::future::ready(Err(error.clone()))),
-                };
-                async move {
-                    match verdict.await {
-                        Ok(done) if done.verdict == Some(false) => None,
-                        Ok(_) => Some(input),
-                        // A failed item is passed on; its error reaches `gather`.
-                        Err(error) if input.ready().await.is_ok() => Some(RemoteFuture::from_shared(
-                            Arc::new(failed_copy(&input, error)),
-                        )),
-                        Err(_) => Some(input),
-                    }
-                }
+                let (client, function, params) = (client.clone(), Arc::clone(&function), params.clone());
+                async move { retain_one(&client, &function, params, input.value).await.map(RemoteFuture::from_shared) }
             })
             .filter_map(futures::future::ready)
             .boxed();
@@ -220,12 +209,15 @@ impl<T: Portable> RemoteStream<T> {
     {
         let RemoteStream { items, client: owner } = self;
         let client = owner.clone();
-        let params = params_of(&f);
-        let init = postcard::to_allocvec(&init).map_err(|error| TaskError::codec(&error));
+        let (function, params) = task_function(&f);
+        let init = postcard::to_allocvec(&init)
+            .map(Bytes::from)
+            .map_err(|error| TaskError::codec(&error));
         let state: Arc<tokio::sync::Mutex<Option<Arc<Value>>>> = Arc::default();
         let items = items
             .then(move |input| {
                 let client = client.clone();
+                let function = Arc::clone(&function);
                 let params = params.clone();
                 let init = init.clone();
                 let state = Arc::clone(&state);
@@ -234,7 +226,7 @@ impl<T: Portable> RemoteStream<T> {
                     let current = match state.take() {
                         Some(current) => current,
                         None => match init {
-                            Ok(bytes) => client.scatter_bytes::<S>(&input.value.link, bytes).value,
+                            Ok(bytes) => client.scatter_bytes(&input.value.link, bytes),
                             Err(error) => client.failed_value(&input.value.link, error),
                         },
                     };
@@ -248,7 +240,7 @@ impl<T: Portable> RemoteStream<T> {
                     let item = client.move_to(&input.value, &current.link).await;
                     let (mut outputs, _) = client.submit(
                         TaskKind::Accumulate,
-                        F::NAME,
+                        &function,
                         &params,
                         &[&current, &item],
                         2,
@@ -288,8 +280,14 @@ impl<T: Portable> RemoteStream<T> {
                 let client = client.clone();
                 async move {
                     let right = client.move_to(&right.value, &left.value.link).await;
-                    let (mut outputs, _) =
-                        client.submit(TaskKind::Zip, "", &[], &[&left.value, &right], 1, true);
+                    let (mut outputs, _) = client.submit(
+                        TaskKind::Zip,
+                        &Arc::from(""),
+                        &Bytes::new(),
+                        &[&left.value, &right],
+                        1,
+                        true,
+                    );
                     RemoteFuture::from_shared(outputs.swap_remove(0))
                 }
             })
@@ -385,14 +383,39 @@ impl<T: Portable> RemoteStream<T> {
     }
 }
 
-/// A failed handle that stands for `input` on its worker, carrying `error`.
-fn failed_copy<T>(input: &RemoteFuture<T>, error: TaskError) -> Value {
-    Value {
-        key: input.value.key,
-        link: Arc::clone(&input.value.link),
-        status: crate::remote::future::failed_status(error),
-        sent: false,
+/// Asks the remote predicate about one item: `Some(item)` to keep it (or to pass its failure
+/// on), `None` to drop it. A lost worker's item is made again elsewhere and asked again.
+async fn retain_one(
+    client: &Client,
+    function: &Arc<str>,
+    params: Result<Bytes, TaskError>,
+    mut input: Arc<Value>,
+) -> Option<Arc<Value>> {
+    let params = match params {
+        Ok(params) => params,
+        Err(error) => return Some(client.failed_value(&input.link, error)),
+    };
+    for _ in 0..RETAIN_ATTEMPTS {
+        let (_, verdict) = client.submit(TaskKind::Retain, function, &params, &[&input], 0, false);
+        let error = match verdict.await {
+            Ok(done) => return (done.verdict != Some(false)).then_some(input),
+            Err(error) => error,
+        };
+        let (settled, status) = input.settled().await;
+        input = settled;
+        match status {
+            // The item itself failed: its own error goes on to `gather`.
+            Err(_) => return Some(input),
+            // Its worker was lost and it was made again: ask again there.
+            Ok(_) if error.is_worker_lost() => continue,
+            // The predicate failed: the item becomes that failure.
+            Ok(_) => return Some(client.failed_value(&input.link, error)),
+        }
     }
+    Some(client.failed_value(
+        &input.link,
+        TaskError::new(TaskErrorKind::WorkerLost, "workers kept being lost while asking retain"),
+    ))
 }
 
 /// The local stream of values returned by [`RemoteStream::gather`].
@@ -432,12 +455,5 @@ impl<T> Stream for RemoteFutures<T> {
 impl<T> fmt::Debug for RemoteFutures<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RemoteFutures").finish_non_exhaustive()
-    }
-}
-
-impl TaskError {
-    /// Whether the worker holding the item was lost (as opposed to the task failing).
-    pub fn is_worker_lost(&self) -> bool {
-        self.kind() == TaskErrorKind::WorkerLost
     }
 }

@@ -58,6 +58,11 @@ impl TaskError {
         self.kind
     }
 
+    /// Whether the worker holding the item was lost (as opposed to the task failing).
+    pub fn is_worker_lost(&self) -> bool {
+        self.kind == TaskErrorKind::WorkerLost
+    }
+
     /// The message, as the worker (or the client) gave it.
     pub fn message(&self) -> &str {
         &self.message

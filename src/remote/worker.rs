@@ -399,12 +399,12 @@ impl Session {
         match request {
             Request::Scatter { key, value } => {
                 let size = value.len() as u64;
-                let ready: Slot = futures::future::ready(Ok(Bytes::from(value))).boxed().shared();
+                let ready: Slot = futures::future::ready(Ok(value)).boxed().shared();
                 self.insert(key, ready)?;
                 self.reply(id, Response::Done {
                     sizes: vec![size],
                     verdict: None,
-                    value: None,
+                    values: Vec::new(),
                 });
                 Ok(())
             }
@@ -413,7 +413,7 @@ impl Session {
                 let replies = self.replies.clone();
                 tokio::spawn(async move {
                     let response = match slot.await {
-                        Ok(bytes) => Response::Value(bytes.to_vec()),
+                        Ok(bytes) => Response::Value(bytes),
                         Err(message) => Response::Failed(message.to_string()),
                     };
                     let _ = replies.send(Reply { id, response });
@@ -493,10 +493,11 @@ impl Session {
                 Ok(output) => Response::Done {
                     sizes: output.values.iter().map(|v| v.len() as u64).collect(),
                     verdict: output.verdict,
-                    value: if reply_with_value {
-                        output.values.last().filter(|v| v.len() <= INLINE_LIMIT).map(|v| v.to_vec())
+                    values: if reply_with_value {
+                        let small = |v: &Bytes| (v.len() <= INLINE_LIMIT).then(|| v.clone());
+                        output.values.iter().map(small).collect()
                     } else {
-                        None
+                        Vec::new()
                     },
                 },
                 Err(message) => Response::Failed(message.to_string()),
@@ -543,7 +544,7 @@ async fn run_on_slot(
     slots: Arc<Semaphore>,
     registration: &'static registry::Registration,
     kind: TaskKind,
-    params: Vec<u8>,
+    params: Bytes,
     inputs: Vec<Bytes>,
 ) -> Result<TaskOutput, Arc<str>> {
     let permit = slots
