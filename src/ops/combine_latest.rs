@@ -135,12 +135,13 @@ fn poll_sides<T: LatestSide>(
         if sides.iter().all(LatestSide::ended) {
             return Poll::Ready(false);
         }
-        let progressed = (0..n).map(|k| (*next + k) % n).find_map(|i| {
-            match sides[i].poll_take(cx) {
-                Polled::Idle => None,
-                step => Some((i, step)),
-            }
-        });
+        let progressed =
+            (0..n)
+                .map(|k| (*next + k) % n)
+                .find_map(|i| match sides[i].poll_take(cx) {
+                    Polled::Idle => None,
+                    step => Some((i, step)),
+                });
         let Some((i, step)) = progressed else {
             return Poll::Pending;
         };
@@ -199,7 +200,11 @@ where
         let sides: &mut [&mut dyn LatestSide] = &mut [&mut a, &mut b];
         let emit = futures::ready!(poll_sides(sides, |i| emit_on.includes(i), this.next, cx));
         // After `Ready(true)` every side has a value, so this is `Some`.
-        Poll::Ready(if emit { a.value().cloned().zip(b.value().cloned()) } else { None })
+        Poll::Ready(if emit {
+            a.value().cloned().zip(b.value().cloned())
+        } else {
+            None
+        })
     }
 }
 
@@ -313,7 +318,10 @@ pub struct CombineLatestAll<S: LocalStream> {
 impl<S: LocalStream> CombineLatestAll<S> {
     pub(crate) fn new(inputs: impl IntoIterator<Item = S>) -> Self {
         CombineLatestAll {
-            sides: inputs.into_iter().map(|s| Box::pin(Latest::new(s))).collect(),
+            sides: inputs
+                .into_iter()
+                .map(|s| Box::pin(Latest::new(s)))
+                .collect(),
             next: 0,
         }
     }
@@ -331,7 +339,10 @@ where
         let emit = futures::ready!(poll_sides(this.sides, |_| true, this.next, cx));
         // After `Ready(true)` every side has a value, so this is `Some`.
         Poll::Ready(if emit {
-            this.sides.iter().map(|side| side.value().cloned()).collect()
+            this.sides
+                .iter()
+                .map(|side| side.value().cloned())
+                .collect()
         } else {
             None
         })
@@ -350,7 +361,11 @@ where
 
 impl<S: LocalStream> std::fmt::Debug for CombineLatestAll<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let with_value = self.sides.iter().filter(|side| side.value().is_some()).count();
+        let with_value = self
+            .sides
+            .iter()
+            .filter(|side| side.value().is_some())
+            .count();
         f.debug_struct("CombineLatestAll")
             .field("inputs", &self.sides.len())
             .field("with_value", &with_value)

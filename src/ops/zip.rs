@@ -294,7 +294,10 @@ where
         let complete = futures::ready!(poll_sides(this.sides, this.next, cx));
         // After `Ready(true)` every side holds an item, so the pops are all `Some`.
         Poll::Ready(if complete {
-            this.sides.iter_mut().map(|side| side.as_mut().pop()).collect()
+            this.sides
+                .iter_mut()
+                .map(|side| side.as_mut().pop())
+                .collect()
         } else {
             None
         })

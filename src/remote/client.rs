@@ -3,12 +3,9 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::Duration;
 
 use bytes::Bytes;
 use serde::Serialize;
-use tokio::io::AsyncBufReadExt;
-use tracing::debug;
 
 use crate::remote::future::{Lineage, RemoteFuture, Status, Value, failed_status, status_of};
 use crate::remote::link::{Link, WorkerId};
@@ -16,10 +13,7 @@ use crate::remote::metrics::Metrics;
 use crate::remote::protocol::{Key, Refusal, Request, Task, TaskKind};
 use crate::remote::task_error::{TaskError, TaskErrorKind};
 use crate::remote::tls::{self, Identity, TransportSettings, Trust};
-use crate::remote::worker::{self, Worker, WorkerAuth, WorkerConfig};
-
-/// How long a child-process worker may take to say where it listens.
-const CHILD_START_TIMEOUT: Duration = Duration::from_secs(20);
+use crate::remote::worker::{self, Worker, WorkerAuth, WorkerConfig, WorkerProcess};
 
 /// What can go wrong while starting workers or connecting to them.
 #[derive(Debug, thiserror::Error)]
@@ -72,8 +66,8 @@ pub enum ClientError {
     #[error(transparent)]
     Worker(#[from] worker::WorkerError),
     /// A child-process worker could not start.
-    #[error("could not start a worker process: {0}")]
-    Spawn(String),
+    #[error(transparent)]
+    Spawn(#[from] worker::SpawnError),
     /// No worker was given.
     #[error("a client needs at least one worker")]
     NoWorkers,
@@ -220,9 +214,11 @@ impl ClientBuilder {
         let mut children = Vec::new();
         for _ in 0..self.workers {
             if self.processes {
-                let child = spawn_child(&self, &secret).await?;
-                addrs.push(child.addr);
-                certs.push(child.cert.clone());
+                let child = WorkerProcess::spawn(self.slots, &secret, &self.transport, &self.worker_args)
+                    .await
+                    .map_err(ClientError::Spawn)?;
+                addrs.push(child.local_addr());
+                certs.push(child.certificate().clone());
                 children.push(child);
             } else {
                 let identity = Identity::self_signed([tls::SERVER_NAME.to_owned(), "127.0.0.1".to_owned()])?;
@@ -283,7 +279,7 @@ pub struct Client {
 #[derive(Debug, Default)]
 struct OwnedWorkers {
     local: Vec<Worker>,
-    children: Vec<ChildWorker>,
+    children: Vec<WorkerProcess>,
 }
 
 #[derive(Debug)]
@@ -612,55 +608,4 @@ fn random_secret() -> Vec<u8> {
         panic!("the system random number generator failed");
     }
     secret
-}
-
-/// A worker running as a child process of this binary.
-#[derive(Debug)]
-struct ChildWorker {
-    addr: SocketAddr,
-    cert: rustls::pki_types::CertificateDer<'static>,
-    // Killed on drop (`kill_on_drop`); its stdin closing also tells it to stop.
-    _process: tokio::process::Child,
-}
-
-async fn spawn_child(builder: &ClientBuilder, secret: &[u8]) -> Result<ChildWorker, ClientError> {
-    let exe = std::env::current_exe().map_err(|e| ClientError::Spawn(e.to_string()))?;
-    let spec = worker::ChildSpec {
-        slots: builder.slots,
-        secret: secret.to_vec(),
-        keep_alive: builder.transport.keep_alive,
-        idle_timeout: builder.transport.idle_timeout,
-        max_bidi_streams: builder.transport.max_bidi_streams,
-    };
-    let mut process = tokio::process::Command::new(exe)
-        .args(&builder.worker_args)
-        .env(worker::WORKER_ENV, spec.encode())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| ClientError::Spawn(e.to_string()))?;
-    let stdout = process
-        .stdout
-        .take()
-        .ok_or_else(|| ClientError::Spawn("the child's stdout is not piped".to_owned()))?;
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let ready = tokio::time::timeout(CHILD_START_TIMEOUT, async {
-        while let Some(line) = lines.next_line().await.map_err(|e| ClientError::Spawn(e.to_string()))? {
-            if let Some(ready) = worker::parse_ready_line(&line) {
-                return Ok(ready);
-            }
-            debug!(line, "worker process said");
-        }
-        Err(ClientError::Spawn("the worker process exited before it was ready".to_owned()))
-    })
-    .await
-    .map_err(|_| ClientError::Spawn("the worker process did not start in time".to_owned()))??;
-    // Keep draining the child's stdout so that it never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Ok(ChildWorker {
-        addr: ready.0,
-        cert: ready.1,
-        _process: process,
-    })
 }

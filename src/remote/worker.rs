@@ -682,6 +682,106 @@ fn run_child(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// How long a child-process worker may take to say where it listens.
+const CHILD_START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Why a child-process worker could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// The current executable could not be found or started.
+    #[error("could not start a worker process: {0}")]
+    Start(#[source] std::io::Error),
+    /// The process ended before it said where it listens.
+    #[error("the worker process exited before it was ready")]
+    Exited,
+    /// The process did not say where it listens in time.
+    #[error("the worker process did not start within {0:?}")]
+    Timeout(Duration),
+}
+
+/// A worker running as a child process of the current binary (see [`run_if_worker`]).
+///
+/// The process is killed when this handle is dropped; its standard input closing also tells
+/// it to stop. [`Client::builder().processes(true)`](crate::remote::client::ClientBuilder::processes)
+/// starts these for you; start them by hand to connect with
+/// [`Client::connect`](crate::Client::connect) or to [`kill`](WorkerProcess::kill) one.
+#[derive(Debug)]
+pub struct WorkerProcess {
+    addr: SocketAddr,
+    cert: rustls::pki_types::CertificateDer<'static>,
+    process: tokio::process::Child,
+}
+
+impl WorkerProcess {
+    /// Starts the current executable, with `args`, as a worker with `slots` task slots that
+    /// admits clients proving `secret`; returns once it listens (on 127.0.0.1).
+    pub async fn spawn(
+        slots: usize,
+        secret: &[u8],
+        transport: &TransportSettings,
+        args: &[String],
+    ) -> Result<WorkerProcess, SpawnError> {
+        use tokio::io::AsyncBufReadExt;
+        let exe = std::env::current_exe().map_err(SpawnError::Start)?;
+        let spec = ChildSpec {
+            slots,
+            secret: secret.to_vec(),
+            keep_alive: transport.keep_alive,
+            idle_timeout: transport.idle_timeout,
+            max_bidi_streams: transport.max_bidi_streams,
+        };
+        let mut process = tokio::process::Command::new(exe)
+            .args(args)
+            .env(WORKER_ENV, spec.encode())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(SpawnError::Start)?;
+        let stdout = process.stdout.take().ok_or(SpawnError::Exited)?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(CHILD_START_TIMEOUT, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(ready) = parse_ready_line(&line) {
+                    return Ok(ready);
+                }
+                debug!(line, "worker process said");
+            }
+            Err(SpawnError::Exited)
+        })
+        .await
+        .map_err(|_| SpawnError::Timeout(CHILD_START_TIMEOUT))??;
+        // Keep draining the child's output so that it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(WorkerProcess {
+            addr: ready.0,
+            cert: ready.1,
+            process,
+        })
+    }
+
+    /// Where the worker listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The worker's self-signed certificate, to pin ([`Trust::Pinned`]).
+    pub fn certificate(&self) -> &rustls::pki_types::CertificateDer<'static> {
+        &self.cert
+    }
+
+    /// The operating system's id of the process.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.id()
+    }
+
+    /// Kills the process at once (SIGKILL on Unix), as a crash would.
+    pub async fn kill(&mut self) -> std::io::Result<()> {
+        self.process.kill().await
+    }
+}
+
 /// Reads a child's ready line: its address and certificate.
 pub(crate) fn parse_ready_line(
     line: &str,
