@@ -77,6 +77,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         config = config.slots(slots);
     }
     println!("rivulet worker listening on {} with {} slots", args.listen, config.slots);
-    rivulet::worker::serve(config).await?;
+    // SIGTERM (or Ctrl-C): finish the tasks running, then stop.
+    rivulet::worker::serve_until(config, stop_signal()).await?;
+    println!("rivulet worker stopped");
     Ok(())
+}
+
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -189,3 +189,28 @@ async fn a_slow_worker_does_not_set_the_pace() {
     // gives it far fewer (it is 20 times slower).
     assert!(on_slow < 30, "the slow worker ran {on_slow} of 100 items");
 }
+
+#[rivulet::remote]
+fn slow_double(x: i64) -> i64 {
+    std::thread::sleep(Duration::from_millis(700));
+    2 * x
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_running_tasks_finish() {
+    let mut workers = process_workers(1, 2).await;
+    let trust = Trust::Pinned(vec![workers[0].certificate().clone()]);
+    let client = connect(vec![workers[0].local_addr()], trust).await;
+    let handles: Vec<rivulet::RemoteFuture<i64>> =
+        futures::stream::iter([1, 2]).scatter(&client).map(slow_double).into_futures().collect().await;
+    tokio::time::sleep(Duration::from_millis(200)).await; // both are running now
+    let pid = workers[0].pid().expect("running").to_string();
+    let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+    assert!(status.success());
+    for (x, handle) in [1, 2].iter().zip(&handles) {
+        assert_eq!(handle.fetch().await, Ok(2 * x), "a running task was cut short");
+    }
+    let exited = tokio::time::timeout(Duration::from_secs(10), workers[0].wait()).await;
+    assert!(matches!(exited, Ok(Ok(status)) if status.success()), "{exited:?}");
+}

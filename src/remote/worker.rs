@@ -204,7 +204,7 @@ impl Drop for Worker {
     }
 }
 
-/// Serves on the current tokio runtime until the endpoint is closed.
+/// Serves on the current tokio runtime until the process ends (see [`serve_until`] to stop).
 ///
 /// ```no_run
 /// use rivulet::worker::{serve, WorkerAuth, WorkerConfig};
@@ -219,9 +219,54 @@ impl Drop for Worker {
 /// # }
 /// ```
 pub async fn serve(config: WorkerConfig) -> Result<(), WorkerError> {
+    serve_until(config, std::future::pending()).await
+}
+
+/// Serves until `shutdown` resolves, then stops gracefully: it takes no new connection, lets the
+/// requests it has (the tasks it is running) finish and their replies go out, and then closes.
+///
+/// ```no_run
+/// use rivulet::worker::{serve_until, WorkerAuth, WorkerConfig};
+/// use rivulet::remote::tls::Identity;
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let identity = Identity::self_signed(vec!["localhost".to_owned()])?;
+/// let config = WorkerConfig::new(identity, WorkerAuth::Secret(b"s3cret".to_vec()));
+/// serve_until(config, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn serve_until(
+    config: WorkerConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), WorkerError> {
     let endpoint = bind(&config)?;
-    serve_on(endpoint, config).await;
+    run_until(endpoint, config, shutdown).await;
     Ok(())
+}
+
+/// Serves on `endpoint` until `shutdown` resolves, then drains as [`serve_until`] says.
+async fn run_until(
+    endpoint: quinn::Endpoint,
+    config: WorkerConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let shared = WorkerShared::new(config);
+    tokio::select! {
+        () = accept_loop(&endpoint, &shared) => {}
+        () = shutdown => {}
+    }
+    endpoint.set_server_config(None);
+    let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+    while shared.requests.load(std::sync::atomic::Ordering::Acquire) > 0
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The last replies are queued; give the writers a moment to hand them to QUIC.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    endpoint.close(close_code::SHUTDOWN.into(), b"worker shut down");
+    endpoint.wait_idle().await;
 }
 
 /// Opens the worker's endpoint (needs a runtime context).
@@ -243,17 +288,34 @@ struct WorkerShared {
     slot_count: usize,
     auth: WorkerAuth,
     max_frame: usize,
+    /// Requests received and not answered yet, on every connection.
+    requests: std::sync::atomic::AtomicUsize,
 }
 
+impl WorkerShared {
+    fn new(config: WorkerConfig) -> Arc<Self> {
+        Arc::new(WorkerShared {
+            slots: Arc::new(Semaphore::new(config.slots)),
+            slot_count: config.slots,
+            auth: config.auth,
+            max_frame: config.max_frame,
+            requests: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+}
+
+/// The longest a stopping worker waits for its running requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
+
 pub(crate) async fn serve_on(endpoint: quinn::Endpoint, config: WorkerConfig) {
-    let shared = Arc::new(WorkerShared {
-        slots: Arc::new(Semaphore::new(config.slots)),
-        slot_count: config.slots,
-        auth: config.auth,
-        max_frame: config.max_frame,
-    });
+    let shared = WorkerShared::new(config);
+    accept_loop(&endpoint, &shared).await;
+    endpoint.wait_idle().await;
+}
+
+async fn accept_loop(endpoint: &quinn::Endpoint, shared: &Arc<WorkerShared>) {
     while let Some(incoming) = endpoint.accept().await {
-        let shared = Arc::clone(&shared);
+        let shared = Arc::clone(shared);
         tokio::spawn(async move {
             let remote = incoming.remote_address();
             match incoming.await {
@@ -262,7 +324,6 @@ pub(crate) async fn serve_on(endpoint: quinn::Endpoint, config: WorkerConfig) {
             }
         });
     }
-    endpoint.wait_idle().await;
 }
 
 /// Closes a connection whose peer broke the protocol, saying why in the log and on the wire.
@@ -396,12 +457,13 @@ impl Session {
 
     /// Starts on a request; an `Err` is a protocol violation that ends the connection.
     fn handle(&self, id: u64, request: Request) -> Result<(), String> {
+        let replier = self.replier(id);
         match request {
             Request::Scatter { key, value } => {
                 let size = value.len() as u64;
                 let ready: Slot = futures::future::ready(Ok(value)).boxed().shared();
                 self.insert(key, ready)?;
-                self.reply(id, Response::Done {
+                replier.send(Response::Done {
                     sizes: vec![size],
                     verdict: None,
                     values: Vec::new(),
@@ -410,21 +472,19 @@ impl Session {
             }
             Request::Fetch { key } => {
                 let slot = self.get(key)?;
-                let replies = self.replies.clone();
                 tokio::spawn(async move {
-                    let response = match slot.await {
+                    replier.send(match slot.await {
                         Ok(bytes) => Response::Value(bytes),
                         Err(message) => Response::Failed(message.to_string()),
-                    };
-                    let _ = replies.send(Reply { id, response });
+                    });
                 });
                 Ok(())
             }
-            Request::Submit(task) => self.submit(id, task),
+            Request::Submit(task) => self.submit(replier, task),
         }
     }
 
-    fn submit(&self, id: u64, task: Task) -> Result<(), String> {
+    fn submit(&self, replier: Replier, task: Task) -> Result<(), String> {
         let expected_outputs = match task.kind {
             TaskKind::Map | TaskKind::Zip => 1,
             TaskKind::Retain => 0,
@@ -486,7 +546,6 @@ impl Session {
                 .shared();
             self.insert(*key, output)?;
         }
-        let replies = self.replies.clone();
         let reply_with_value = task.reply_with_value;
         tokio::spawn(async move {
             let response = match outcome.await {
@@ -502,7 +561,7 @@ impl Session {
                 },
                 Err(message) => Response::Failed(message.to_string()),
             };
-            let _ = replies.send(Reply { id, response });
+            replier.send(response);
         });
         Ok(())
     }
@@ -533,9 +592,34 @@ impl Session {
         }
     }
 
-    fn reply(&self, id: u64, response: Response) {
+    /// Counts a request in until its reply is sent (or it is dropped unanswered).
+    fn replier(&self, id: u64) -> Replier {
+        self.shared.requests.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Replier {
+            id,
+            replies: self.replies.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+/// The way back for one request's reply; while it exists the request counts as running.
+struct Replier {
+    id: u64,
+    replies: mpsc::UnboundedSender<Reply>,
+    shared: Arc<WorkerShared>,
+}
+
+impl Replier {
+    fn send(self, response: Response) {
         // The writer is gone only when the connection is; the client then no longer waits.
-        let _ = self.replies.send(Reply { id, response });
+        let _ = self.replies.send(Reply { id: self.id, response });
+    }
+}
+
+impl Drop for Replier {
+    fn drop(&mut self) {
+        self.shared.requests.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
@@ -655,7 +739,7 @@ pub fn run_if_worker() {
 }
 
 fn run_child(text: &str) -> Result<(), String> {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let spec = ChildSpec::decode(text).ok_or_else(|| format!("{WORKER_ENV} is malformed"))?;
     let identity = Identity::self_signed([tls::SERVER_NAME.to_owned(), "127.0.0.1".to_owned()])
         .map_err(|e| e.to_string())?;
@@ -669,17 +753,47 @@ fn run_child(text: &str) -> Result<(), String> {
         transport,
         ..WorkerConfig::new(identity, WorkerAuth::Secret(spec.secret)).slots(spec.slots.max(1))
     };
-    let worker = Worker::spawn(config).map_err(|e| e.to_string())?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{READY} {} {}", worker.local_addr(), hex(&cert))
-        .and_then(|()| stdout.flush())
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(config.slots + 2)
+        .build()
         .map_err(|e| e.to_string())?;
-    drop(stdout);
-    // Serve until the parent closes our stdin (it exited, or dropped its client).
-    let mut sink = [0u8; 64];
-    while matches!(std::io::stdin().read(&mut sink), Ok(n) if n > 0) {}
-    worker.shutdown();
-    Ok(())
+    let served = runtime.block_on(async move {
+        let endpoint = bind(&config).map_err(|e| e.to_string())?;
+        let addr = endpoint.local_addr().map_err(|e| e.to_string())?;
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{READY} {addr} {}", hex(&cert))
+            .and_then(|()| stdout.flush())
+            .map_err(|e| e.to_string())?;
+        drop(stdout);
+        run_until(endpoint, config, parent_gone_or_terminated()).await;
+        Ok(())
+    });
+    // The stdin reader may still be blocked in a read; do not wait for it.
+    runtime.shutdown_background();
+    served
+}
+
+/// Resolves when the parent closes our stdin (it exited, or dropped its client) or, on Unix,
+/// when we get SIGTERM: either way the worker finishes what it runs and stops.
+async fn parent_gone_or_terminated() {
+    let parent_gone = tokio::task::spawn_blocking(|| {
+        use std::io::Read;
+        let mut sink = [0u8; 64];
+        while matches!(std::io::stdin().read(&mut sink), Ok(n) if n > 0) {}
+    });
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = parent_gone => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = parent_gone.await;
 }
 
 /// How long a child-process worker may take to say where it listens.
@@ -774,6 +888,11 @@ impl WorkerProcess {
     /// The operating system's id of the process.
     pub fn pid(&self) -> Option<u32> {
         self.process.id()
+    }
+
+    /// Waits for the process to exit.
+    pub async fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.process.wait().await
     }
 
     /// Kills the process at once (SIGKILL on Unix), as a crash would.
