@@ -1,13 +1,13 @@
 //! Real QUIC connections on 127.0.0.1: certificates, pinning, CAs, mutual TLS, secret proofs,
 //! PEM files and transport timeouts.
 
+mod support;
+
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rivulet::remote::auth::{self, AuthError};
 use rivulet::remote::frame::{DEFAULT_MAX_FRAME, FrameError};
 use rivulet::remote::protocol::{ALPN, Hello, HelloReply, PROTOCOL_VERSION};
@@ -15,7 +15,8 @@ use rivulet::remote::tls::{
     Identity, SERVER_NAME, TlsError, TransportSettings, Trust, client_config, server_config,
 };
 use rivulet::remote::wire::{FrameReader, read_message, write_message};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::CertificateDer;
+use support::certs::{TempDir, issue, make_ca, make_ca_pem};
 use tokio::time::timeout;
 
 /// A guard against a test hanging on a connection that never completes.
@@ -106,73 +107,6 @@ fn hello() -> Hello {
     }
 }
 
-/// A CA certificate and the issuer that signs with it.
-fn make_ca() -> (CertificateDer<'static>, Issuer<'static, KeyPair>) {
-    let (der, _, issuer) = make_ca_pem();
-    (der, issuer)
-}
-
-/// A CA certificate in DER and PEM, and the issuer that signs with it.
-fn make_ca_pem() -> (CertificateDer<'static>, String, Issuer<'static, KeyPair>) {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    // Distinct names, so that a certificate of one CA is not taken for another's.
-    static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = COUNT.fetch_add(1, Ordering::Relaxed);
-    let name = format!("rivulet test CA {n}");
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    let key = KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    (cert.der().clone(), cert.pem(), Issuer::new(params, key))
-}
-
-/// A certificate for `names` signed by `issuer`, with its key, in DER and PEM.
-fn issue(issuer: &Issuer<'static, KeyPair>, names: &[&str]) -> (Identity, String, String) {
-    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let params = CertificateParams::new(names).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, issuer).unwrap();
-    let identity = Identity {
-        certs: vec![cert.der().clone()],
-        key: PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-    };
-    (identity, cert.pem(), key.serialize_pem())
-}
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = COUNT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "rivulet-tls-{tag}-{}-{n}-{:?}",
-            std::process::id(),
-            Instant::now()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn write(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, contents).unwrap();
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 #[tokio::test]
 async fn pinned_self_signed_worker_connects_and_exchanges_frames() {

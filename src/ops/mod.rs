@@ -450,8 +450,7 @@ pub trait StreamzExt: Stream {
     /// it is polled again, so that emit returns once the pair has been processed.
     ///
     /// It ends when a side has ended and all its items are paired; the other side's unmatched
-    /// items are dropped then. For three inputs see [`zip3`](crate::zip3), for more
-    /// [`zip_all`](crate::zip_all).
+    /// items are dropped then. For three inputs see [`zip3`], for more [`zip_all`].
     ///
     /// ```
     /// use rivulet::prelude::*;

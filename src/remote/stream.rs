@@ -275,7 +275,7 @@ impl<T: Portable> RemoteStream<T> {
         let RemoteStream { items, client: owner } = self;
         let client = owner.clone();
         let items = items
-            .zip(other.items) // TODO(lead): zip_with once it lands
+            .zip_with(other.items)
             .then(move |(left, right)| {
                 let client = client.clone();
                 async move {
@@ -369,6 +369,17 @@ impl<T: Portable> RemoteStream<T> {
     pub fn sink<F>(self, _f: F) -> crate::SinkHandle
     where
         Self: LocalStream,
+    {
+        unreachable!("RemoteStream is never a local stream")
+    }
+
+    /// Not available: a remote stream yields handles, not values (streamz's
+    /// `scatter().flatten()` fails the same way). Call [`gather`](RemoteStream::gather) first.
+    pub fn flatten_iter(self) -> crate::ops::FlattenIter<Gather<T>>
+    where
+        Self: LocalStream,
+        Gather<T>: Stream<Item = T>,
+        T: IntoIterator,
     {
         unreachable!("RemoteStream is never a local stream")
     }
