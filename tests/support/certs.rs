@@ -13,9 +13,10 @@ pub(crate) fn make_ca_pem() -> (CertificateDer<'static>, String, Issuer<'static,
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "rivulet test CA");
+    // A name of its own, so that another test CA is a stranger (UnknownIssuer), not an impostor.
+    static CAS: AtomicUsize = AtomicUsize::new(0);
+    let name = format!("rivulet test CA {}", CAS.fetch_add(1, Ordering::Relaxed));
+    params.distinguished_name.push(rcgen::DnType::CommonName, name);
     let key = KeyPair::generate().unwrap();
     let cert = params.self_signed(&key).unwrap();
     (cert.der().clone(), cert.pem(), Issuer::new(params, key))
