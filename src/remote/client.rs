@@ -404,9 +404,7 @@ impl Client {
             inner.client_config.clone(),
             index,
             addr,
-            &inner.config.server_name,
-            &inner.config.auth,
-            inner.config.max_frame,
+            &inner.config,
             Arc::clone(&inner.metrics),
         )
         .await

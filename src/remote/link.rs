@@ -13,7 +13,7 @@ use tracing::debug;
 use crate::remote::TaskError;
 use crate::remote::auth;
 use crate::remote::metrics::{InFlight, Metrics};
-use crate::remote::client::{ClientAuth, ClientError};
+use crate::remote::client::{ClientAuth, ClientError, ConnectConfig};
 use crate::remote::pipe::{FrameReader, spawn_writer};
 use crate::remote::wire::write_message;
 use crate::remote::protocol::{
@@ -87,11 +87,10 @@ impl Link {
         client_config: quinn::ClientConfig,
         index: usize,
         addr: SocketAddr,
-        server_name: &str,
-        auth: &ClientAuth,
-        max_frame: usize,
+        config: &ConnectConfig,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Link>, ClientError> {
+        let (server_name, auth, max_frame) = (config.server_name.as_str(), &config.auth, config.max_frame);
         let connecting = endpoint
             .connect_with(client_config, addr, server_name)
             .map_err(|source| ClientError::Connect { addr, source: source.into() })?;
