@@ -23,6 +23,9 @@ mod combine_latest;
 mod union;
 mod zip;
 mod zip_latest;
+mod buffer;
+mod forwarder;
+mod latest;
 // @modules (keep this line: operator modules are added above it)
 
 pub use filter::Retain;
@@ -41,6 +44,8 @@ pub use combine_latest::{CombineLatest, CombineLatest3, CombineLatestAll, EmitOn
 pub use union::{Union, UnionAll};
 pub use zip::{Zip, Zip3, ZipAll};
 pub use zip_latest::ZipLatest;
+pub use buffer::Buffer;
+pub use latest::Latest;
 // @exports (keep this line: operator types are re-exported above it)
 
 /// Calls a user closure on behalf of operator `op`; a panic is re-raised with the operator's name
@@ -592,6 +597,69 @@ pub trait StreamzExt: Stream {
         F: crate::LocalStream,
     {
         CollectUntil::new(self, flush)
+    }
+
+    /// Runs the upstream ahead in a task of its own, holding at most `n` items for a slow
+    /// consumer (streamz's `buffer`). With a rendezvous [`Source`](crate::Source) upstream,
+    /// exactly `n` emits complete ahead of a busy consumer.
+    ///
+    /// The task starts at the first poll, which must happen inside a tokio runtime; it is
+    /// aborted when the stream is dropped. A panic upstream is raised again in the consumer.
+    ///
+    /// # Panics
+    /// If `n` is 0 (`n` must be at least 1): a queue of nothing would never let an item through.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let source = Source::new();
+    /// let list = source
+    ///     .stream()
+    ///     .buffer(2)
+    ///     .then(|x: u32| async move {
+    ///         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    ///         x
+    ///     })
+    ///     .sink_to_list();
+    /// let start = tokio::time::Instant::now();
+    /// for x in 0..3 {
+    ///     source.emit(x).await.unwrap(); // the sink is busy with 0; 1 and 2 wait in the buffer
+    /// }
+    /// assert_eq!(start.elapsed(), std::time::Duration::ZERO);
+    /// source.close();
+    /// assert_eq!(list.await.unwrap(), vec![0, 1, 2]);
+    /// # }
+    /// ```
+    #[track_caller]
+    fn buffer(self, n: usize) -> Buffer<Self>
+    where
+        Self: Sized + Send + 'static,
+        Self::Item: Send + 'static,
+    {
+        assert_nonzero(n, "buffer", "n");
+        Buffer::new(self, n)
+    }
+
+    /// Pulls the upstream eagerly in a task of its own; when the consumer is slow only the
+    /// newest item waits, and the last item is never lost (streamz's `latest`).
+    ///
+    /// The task starts at the first poll, inside a tokio runtime, and is aborted on drop.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let newest: Vec<i32> = futures::stream::iter(0..5).latest().collect().await;
+    /// assert_eq!(newest.last(), Some(&4));
+    /// # }
+    /// ```
+    fn latest(self) -> Latest<Self>
+    where
+        Self: Sized + Send + 'static,
+        Self::Item: Send + 'static,
+    {
+        Latest::new(self)
     }
 
     // @methods (keep this line: operator methods are added above it)

@@ -1,7 +1,7 @@
 //! `Client`: connections to workers, placement, and the requests behind remote streams.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bytes::Bytes;
@@ -289,7 +289,6 @@ pub(crate) struct ClientInner {
     config: ConnectConfig,
     links: RwLock<Vec<Arc<Link>>>,
     next_key: AtomicU64,
-    round_robin: AtomicUsize,
     owned: Mutex<OwnedWorkers>,
     pub(crate) metrics: Arc<Metrics>,
 }
@@ -377,7 +376,6 @@ impl Client {
                 config,
                 links: RwLock::new(Vec::new()),
                 next_key: AtomicU64::new(0),
-                round_robin: AtomicUsize::new(0),
                 owned: Mutex::new(OwnedWorkers::default()),
                 metrics: Arc::new(Metrics::default()),
             }),
@@ -504,16 +502,14 @@ impl Client {
         Key(self.inner.next_key.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// The live worker with the least outstanding work, round-robin among equals.
+    /// The live worker with the least outstanding work (its queued requests times its recent
+    /// task time), round-robin among equals.
     pub(crate) fn place(&self) -> Option<Arc<Link>> {
-        let links = self.inner.links();
-        let start = self.inner.round_robin.fetch_add(1, Ordering::Relaxed);
-        let count = links.len();
-        (0..count)
-            .map(|offset| &links[(start + offset) % count])
+        self.inner
+            .links()
+            .into_iter()
             .filter(|link| link.is_alive())
-            .min_by_key(|link| link.outstanding())
-            .cloned()
+            .min_by_key(|link| (link.expected_wait(), link.requests_sent()))
     }
 
     /// Submits a task on the worker of `inputs[0]`; returns the outputs' values and the status.

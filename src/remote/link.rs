@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
@@ -54,7 +54,12 @@ impl fmt::Display for WorkerId {
     }
 }
 
-type PendingReplies = HashMap<u64, (oneshot::Sender<Result<Response, TaskError>>, InFlight)>;
+/// A request waiting for its reply: who wants it, what the metrics remember, and when a task
+/// was sent (for the worker's task-time estimate; `None` for other requests).
+type PendingReplies = HashMap<u64, (oneshot::Sender<Result<Response, TaskError>>, InFlight, Option<Instant>)>;
+
+/// The task time assumed for a worker before any of its tasks has finished.
+const INITIAL_TASK_TIME: Duration = Duration::from_micros(100);
 
 /// A welcomed connection to one worker.
 pub(crate) struct Link {
@@ -68,6 +73,8 @@ pub(crate) struct Link {
     outstanding: AtomicUsize,
     alive: AtomicBool,
     metrics: Arc<Metrics>,
+    /// A moving average of how long this worker's tasks take, request to reply, in nanoseconds.
+    task_time_ns: AtomicU64,
 }
 
 impl fmt::Debug for Link {
@@ -140,6 +147,7 @@ impl Link {
             outstanding: AtomicUsize::new(0),
             alive: AtomicBool::new(true),
             metrics,
+            task_time_ns: AtomicU64::new(INITIAL_TASK_TIME.as_nanos() as u64),
         });
         link.metrics.on_worker_up(link.id, slots);
         tokio::spawn(read_replies(Arc::clone(&link), reader, writer));
@@ -160,7 +168,8 @@ impl Link {
         }
         let id = self.next_request.fetch_add(1, Ordering::Relaxed);
         let in_flight = self.metrics.on_request(self.id, &request);
-        self.pending().insert(id, (tx, in_flight));
+        let task_sent = matches!(request, Request::Submit(_)).then(Instant::now);
+        self.pending().insert(id, (tx, in_flight, task_sent));
         self.outstanding.fetch_add(1, Ordering::Relaxed);
         if self.outgoing.send(ClientMessage::Request { id, request }).is_err() {
             self.fail_all();
@@ -181,6 +190,25 @@ impl Link {
         self.outstanding.load(Ordering::Relaxed)
     }
 
+    /// How long the work already queued here will take, by this worker's recent task times:
+    /// the placement's measure, so that a slow worker gets less.
+    pub(crate) fn expected_wait(&self) -> u128 {
+        (self.outstanding() as u128 + 1) * u128::from(self.task_time_ns.load(Ordering::Relaxed))
+    }
+
+    /// How many requests were ever sent here: the tie-breaker that makes placement round-robin.
+    pub(crate) fn requests_sent(&self) -> u64 {
+        self.next_request.load(Ordering::Relaxed)
+    }
+
+    fn record_task_time(&self, sample: Duration) {
+        let sample = u64::try_from(sample.as_nanos()).unwrap_or(u64::MAX);
+        let old = self.task_time_ns.load(Ordering::Relaxed);
+        // An exponential moving average over about eight tasks.
+        let new = old - old / 8 + sample / 8;
+        self.task_time_ns.store(new.max(1), Ordering::Relaxed);
+    }
+
     pub(crate) fn is_alive(&self) -> bool {
         self.alive.load(Ordering::Acquire)
     }
@@ -192,7 +220,7 @@ impl Link {
         }
         let pending = std::mem::take(&mut *self.pending());
         self.outstanding.store(0, Ordering::Relaxed);
-        for (_, (waiter, in_flight)) in pending {
+        for (_, (waiter, in_flight, _)) in pending {
             self.metrics.on_response(self.id, in_flight, None);
             let _ = waiter.send(Err(TaskError::worker_lost(self.id)));
         }
@@ -214,8 +242,11 @@ async fn read_replies(
         match reader.next::<Reply>().await {
             Ok(Some(Reply { id, response })) => {
                 let waiting = link.pending().remove(&id);
-                if let Some((waiter, in_flight)) = waiting {
+                if let Some((waiter, in_flight, task_sent)) = waiting {
                     link.outstanding.fetch_sub(1, Ordering::Relaxed);
+                    if let Some(sent) = task_sent {
+                        link.record_task_time(sent.elapsed());
+                    }
                     link.metrics.on_response(link.id, in_flight, Some(&response));
                     let _ = waiter.send(Ok(response));
                 }

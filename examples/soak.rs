@@ -1,0 +1,77 @@
+//! Overload: a million items through scatter → map → buffered(256) → gather on two worker
+//! processes, printing the peak memory (VmHWM) of the client and of each worker at 100,000 items
+//! and at the end. Flat figures mean nothing is kept per item.
+//!
+//! ```text
+//! cargo run --release --example soak [ITEMS]
+//! ```
+
+use std::time::Instant;
+
+use futures::StreamExt as _;
+use rivulet::prelude::*;
+use rivulet::remote::client::{ClientAuth, ConnectConfig};
+use rivulet::remote::tls::{TransportSettings, Trust};
+use rivulet::worker::WorkerProcess;
+
+#[rivulet::remote]
+fn inc(x: i64) -> i64 {
+    x + 1
+}
+
+/// The peak resident set of a process, in MiB, from /proc (Linux).
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn report(seen: u64, start: Instant, workers: &[WorkerProcess]) {
+    let client = peak_rss_mib(std::process::id()).unwrap_or(f64::NAN);
+    let workers: Vec<String> = workers
+        .iter()
+        .map(|w| format!("{:.1}", w.pid().and_then(peak_rss_mib).unwrap_or(f64::NAN)))
+        .collect();
+    println!(
+        "{seen:>9} items  {:>7.0} items/s  peak RSS: client {client:.1} MiB, workers {} MiB",
+        seen as f64 / start.elapsed().as_secs_f64(),
+        workers.join(" / ")
+    );
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    rivulet::worker::run_if_worker();
+    let items: u64 = match std::env::args().nth(1) {
+        Some(n) => n.parse()?,
+        None => 1_000_000,
+    };
+    let secret = b"soak".to_vec();
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        workers.push(WorkerProcess::spawn(2, &secret, &TransportSettings::default(), &[]).await?);
+    }
+    let trust = Trust::Pinned(workers.iter().map(|w| w.certificate().clone()).collect());
+    let client = rivulet::Client::connect(
+        workers.iter().map(WorkerProcess::local_addr).collect::<Vec<_>>(),
+        ConnectConfig::new(trust, ClientAuth::Secret(secret)),
+    )
+    .await?;
+
+    let start = Instant::now();
+    let mut gathered = futures::stream::iter(0..items as i64)
+        .scatter(&client)
+        .map(inc)
+        .buffered(256)
+        .gather();
+    let mut seen = 0u64;
+    while let Some(result) = gathered.next().await {
+        assert_eq!(result, Ok(seen as i64 + 1), "items come out once, in order");
+        seen += 1;
+        if seen == 100_000 || seen == items {
+            report(seen, start, &workers);
+        }
+    }
+    Ok(())
+}
