@@ -24,8 +24,15 @@ mod union;
 mod zip;
 mod zip_latest;
 mod buffer;
+mod delay;
+mod partition_timeout;
+mod rate_limit;
+mod timed_window;
+mod timer;
+mod unique_batch;
 mod forwarder;
 mod latest;
+mod timed_window_unique;
 // @modules (keep this line: operator modules are added above it)
 
 pub use filter::Retain;
@@ -45,6 +52,11 @@ pub use union::{Union, UnionAll};
 pub use zip::{Zip, Zip3, ZipAll};
 pub use zip_latest::ZipLatest;
 pub use buffer::Buffer;
+pub use delay::Delay;
+pub use partition_timeout::PartitionTimeout;
+pub use rate_limit::RateLimit;
+pub use timed_window::TimedWindow;
+pub use timed_window_unique::TimedWindowUnique;
 pub use latest::Latest;
 // @exports (keep this line: operator types are re-exported above it)
 
@@ -644,7 +656,8 @@ pub trait StreamzExt: Stream {
     /// Pulls the upstream eagerly in a task of its own; when the consumer is slow only the
     /// newest item waits, and the last item is never lost (streamz's `latest`).
     ///
-    /// The task starts at the first poll, inside a tokio runtime, and is aborted on drop.
+    /// The task starts at the first poll, which must happen inside a tokio runtime; it is
+    /// aborted when the stream is dropped. A panic upstream is raised again in the consumer.
     ///
     /// ```
     /// use rivulet::prelude::*;
@@ -660,6 +673,155 @@ pub trait StreamzExt: Stream {
         Self::Item: Send + 'static,
     {
         Latest::new(self)
+    }
+
+    /// Batches of `n` items, like [`partition`](StreamzExt::partition), but a batch that is not
+    /// full `dur` after its first item comes out as it is (streamz's `partition(n, timeout=)`).
+    /// A partial batch also comes out when the upstream ends.
+    ///
+    /// # Panics
+    /// If `n` is 0 or `dur` is zero (each must be at least 1).
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let source = Source::new();
+    /// let list = source.stream().partition_timeout(3, Duration::from_millis(100)).sink_to_list();
+    /// for x in 0..4 {
+    ///     source.emit(x).await.unwrap();
+    /// }
+    /// assert_eq!(list.snapshot(), vec![vec![0, 1, 2]]);
+    /// tokio::time::sleep(Duration::from_millis(150)).await;
+    /// assert_eq!(list.snapshot(), vec![vec![0, 1, 2], vec![3]]);
+    /// # }
+    /// ```
+    #[track_caller]
+    fn partition_timeout(self, n: usize, dur: std::time::Duration) -> PartitionTimeout<Self>
+    where
+        Self: Sized,
+    {
+        PartitionTimeout::new(self, n, dur)
+    }
+
+    /// A `Vec` of what arrived in each interval of `dur`, empty ones too (streamz's
+    /// `timed_window`). Intervals are aligned to this call: the first closes `dur` later. When
+    /// the upstream ends, what arrived since the last window comes out as a last one. Items are
+    /// taken as they come, so a rendezvous `emit` upstream returns at once.
+    ///
+    /// A consumer slower than `dur` holds the windows back: items emitted meanwhile wait
+    /// upstream and go into the overdue window, which comes out when the consumer is back.
+    /// Intervals missed entirely are skipped, so the windows stay on the grid.
+    ///
+    /// # Panics
+    /// If `dur` is zero (`dur` must be at least 1ns).
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let source = Source::new();
+    /// let list = source.stream().timed_window(Duration::from_secs(1)).sink_to_list();
+    /// source.emit(1).await.unwrap();
+    /// source.emit(2).await.unwrap();
+    /// tokio::time::sleep(Duration::from_millis(1500)).await;
+    /// source.emit(3).await.unwrap();
+    /// tokio::time::sleep(Duration::from_secs(1)).await;
+    /// assert_eq!(list.snapshot(), vec![vec![1, 2], vec![3]]);
+    /// # }
+    /// ```
+    #[track_caller]
+    fn timed_window(self, dur: std::time::Duration) -> TimedWindow<Self>
+    where
+        Self: Sized,
+    {
+        TimedWindow::new(self, dur)
+    }
+
+    /// [`timed_window`](StreamzExt::timed_window) keeping one item per key in each window, the
+    /// first or the last as `keep` says (streamz's `timed_window_unique`).
+    ///
+    /// # Panics
+    /// If `dur` is zero (`dur` must be at least 1ns).
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// use rivulet::ops::Keep;
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let source = Source::new();
+    /// let list = source
+    ///     .stream()
+    ///     .timed_window_unique(Duration::from_secs(1), |x: &i32| *x, Keep::First)
+    ///     .sink_to_list();
+    /// for x in [1, 2, 1, 3] {
+    ///     source.emit(x).await.unwrap();
+    /// }
+    /// tokio::time::sleep(Duration::from_millis(1500)).await;
+    /// assert_eq!(list.snapshot(), vec![vec![1, 2, 3]]);
+    /// # }
+    /// ```
+    #[track_caller]
+    fn timed_window_unique<K, F>(self, dur: std::time::Duration, key: F, keep: Keep) -> TimedWindowUnique<Self, K, F>
+    where
+        Self: Sized,
+        K: std::hash::Hash + Eq,
+        F: FnMut(&Self::Item) -> K,
+    {
+        TimedWindowUnique::new(self, dur, key, keep)
+    }
+
+    /// Lets each item out `dur` after it came in, keeping order (streamz's `delay`, as a true
+    /// delay). Items are taken as they come, so a rendezvous `emit` upstream returns at once.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let source = Source::new();
+    /// let list = source.stream().delay(Duration::from_millis(20)).sink_to_list();
+    /// source.emit(1).await.unwrap(); // returns at once: `delay` holds the item
+    /// assert!(list.is_empty());
+    /// tokio::time::sleep(Duration::from_millis(25)).await;
+    /// assert_eq!(list.snapshot(), vec![1]);
+    /// # }
+    /// ```
+    fn delay(self, dur: std::time::Duration) -> Delay<Self>
+    where
+        Self: Sized,
+    {
+        Delay::new(self, dur)
+    }
+
+    /// At least `dur` between outputs; back-pressure, never drops (streamz's `rate_limit`). While
+    /// it waits it does not pull its upstream, so a rendezvous `emit` upstream waits too. The
+    /// first item passes at once.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let source = Source::new();
+    /// let list = source.stream().rate_limit(Duration::from_millis(50)).sink_to_list();
+    /// let start = tokio::time::Instant::now();
+    /// for x in 0..5 {
+    ///     source.emit(x).await.unwrap();
+    /// }
+    /// // The items pass at 0, 50, ... 200 ms; each emit returns when the next is asked for.
+    /// assert_eq!(start.elapsed(), Duration::from_millis(250));
+    /// assert_eq!(list.len(), 5);
+    /// # }
+    /// ```
+    fn rate_limit(self, dur: std::time::Duration) -> RateLimit<Self>
+    where
+        Self: Sized,
+    {
+        RateLimit::new(self, dur)
     }
 
     // @methods (keep this line: operator methods are added above it)

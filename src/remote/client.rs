@@ -71,6 +71,9 @@ pub enum ClientError {
     /// No worker was given.
     #[error("a client needs at least one worker")]
     NoWorkers,
+    /// The dashboard asked for could not be served.
+    #[error("could not start the dashboard: {0}")]
+    Dashboard(#[from] crate::remote::dashboard::ServeError),
 }
 
 fn describe_refusal(refusal: &Refusal) -> String {
@@ -155,6 +158,7 @@ pub struct ClientBuilder {
     processes: bool,
     worker_args: Vec<String>,
     transport: TransportSettings,
+    dashboard: Option<crate::remote::dashboard::http::ServeAddr>,
 }
 
 impl ClientBuilder {
@@ -204,6 +208,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Serves the client's live [dashboard](crate::remote::dashboard) on `addr`, usually
+    /// `"127.0.0.1:8787"` (port 0 picks a free port; [`Client::dashboard_addr`] tells which),
+    /// for as long as the client lives. An address that cannot be served fails [`build`](Self::build).
+    pub fn dashboard(mut self, addr: impl std::net::ToSocketAddrs) -> Self {
+        self.dashboard = Some(crate::remote::dashboard::http::ServeAddr::resolve(addr));
+        self
+    }
+
     /// Starts the workers and connects to them.
     pub async fn build(self) -> Result<Client, ClientError> {
         worker::run_if_worker();
@@ -236,6 +248,10 @@ impl ClientBuilder {
         let mut config = ConnectConfig::new(Trust::Pinned(certs), ClientAuth::Secret(secret));
         config.transport = self.transport;
         let client = Client::connect(addrs, config).await?;
+        if let Some(addr) = &self.dashboard {
+            let dashboard = crate::remote::dashboard::Dashboard::start(&client.inner.metrics, addr)?;
+            client.inner.metrics.keep_dashboard(dashboard);
+        }
         let mut owned = client.inner.owned_workers();
         owned.local.extend(local);
         owned.children.extend(children);
@@ -345,6 +361,7 @@ impl Client {
             processes: false,
             worker_args: Vec::new(),
             transport: TransportSettings::default(),
+            dashboard: None,
         }
         .default_slots()
     }

@@ -85,6 +85,7 @@ pub(crate) struct Value {
 impl Drop for Value {
     fn drop(&mut self) {
         if !matches!(*self.lineage(), Lineage::Unsent) {
+            let _span = tracing::debug_span!("release", key = ?self.key, worker = %self.link.id).entered();
             self.link.release(self.key);
         }
     }
@@ -254,7 +255,9 @@ impl<T: DeserializeOwned> RemoteFuture<T> {
     /// # }
     /// ```
     pub async fn fetch(&self) -> Result<T, TaskError> {
-        let bytes = self.value.bytes().await?;
+        let span = tracing::debug_span!("fetch", key = ?self.value.key, worker = %self.value.link.id);
+        let bytes = tracing::Instrument::instrument(self.value.bytes(), span).await?;
+        self.value.client.inner.metrics.on_gathered();
         postcard::from_bytes(&bytes).map_err(|error| TaskError::codec(&error))
     }
 }

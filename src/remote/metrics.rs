@@ -1,39 +1,991 @@
 //! What a client records about its workers and tasks, for the dashboard and `/metrics`.
 //!
-//! The client's links call the `on_*` hooks; everything else reads [`Metrics::snapshot`].
+//! The client's links call the `on_*` hooks on every request and reply, so the hooks touch only
+//! atomics and one short per-worker lock (its values held and recent tasks). Everything else
+//! reads: [`Metrics::snapshot`] (what the dashboard's page shows) and [`Metrics::prometheus`]
+//! (the `/metrics` text).
+//!
+//! What the client sees is what it measures: a task's time runs from its submission to its
+//! reply (queueing on the worker included), a worker's busy slots are its tasks in flight up to
+//! its slot count, and the values it holds are those the client has asked it to keep and not
+//! released yet.
 
-use std::time::Instant;
+use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
 
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::remote::dashboard::Dashboard;
 use crate::remote::link::WorkerId;
-use crate::remote::protocol::{Key, Request, Response};
+use crate::remote::protocol::{Key, Request, Response, TaskKind};
+
+/// How many finished tasks each worker's record keeps for the task stream.
+const TASKS_KEPT: usize = 512;
+/// How many recent errors are kept.
+const ERRORS_KEPT: usize = 100;
+/// How long an error message may be in the record (a panic's message can be long).
+const MESSAGE_LIMIT: usize = 2000;
+/// How often the throughput and latency history takes a sample, and how many it keeps.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+const SAMPLES_KEPT: usize = 300;
+/// The window of the "latency now" figures, in samples.
+const RECENT_SAMPLES: usize = 10;
+
+/// Upper bounds of the round-trip latency buckets, in seconds (Prometheus's `le`); one more
+/// bucket counts everything slower.
+const LATENCY_BOUNDS: [f64; 16] = [
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 10.0,
+];
+const BUCKETS: usize = LATENCY_BOUNDS.len() + 1;
+
+/// The label of the function a zip task runs (it runs none).
+const ZIP_LABEL: &str = "<zip>";
 
 /// The client's record of its workers and tasks (one per client, shared by its links).
-#[derive(Debug, Default)]
+///
+/// Read it through [`Client::metrics`](crate::Client::metrics):
+///
+/// ```
+/// use rivulet::prelude::*;
+///
+/// #[rivulet::remote]
+/// fn inc(x: i64) -> i64 {
+///     x + 1
+/// }
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let client = rivulet::Client::local(2).await?;
+/// let out: Vec<_> = futures::stream::iter(0..10).scatter(&client).map(inc).gather().collect().await;
+/// assert_eq!(out.len(), 10);
+/// let snapshot = client.metrics().snapshot();
+/// assert_eq!(snapshot.totals.finished, 10);
+/// assert!(client.metrics().prometheus().contains("rivulet_tasks_finished_total"));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
 pub struct Metrics {
-    _private: (),
+    started: Instant,
+    /// By worker index (`None` for an index not announced yet).
+    workers: RwLock<Vec<Option<Arc<WorkerRecord>>>>,
+    totals: Totals,
+    /// Round trips by request kind: scatter, submit, fetch.
+    latency: [Histogram; 3],
+    errors: Mutex<VecDeque<ErrorRecord>>,
+    history: Mutex<VecDeque<Sample>>,
+    /// Cancelled when the client goes: its dashboards stop with it.
+    closed: CancellationToken,
+    /// The dashboard [`ClientBuilder::dashboard`](crate::remote::client::ClientBuilder::dashboard)
+    /// started, which lives as long as the client.
+    dashboard: Mutex<Option<Dashboard>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            started: Instant::now(),
+            workers: RwLock::new(Vec::new()),
+            totals: Totals::default(),
+            latency: Default::default(),
+            errors: Mutex::new(VecDeque::new()),
+            history: Mutex::new(VecDeque::new()),
+            closed: CancellationToken::new(),
+            dashboard: Mutex::new(None),
+        }
+    }
+}
+
+impl Drop for Metrics {
+    fn drop(&mut self) {
+        self.closed.cancel();
+    }
+}
+
+/// Counts over every worker, kept apart so that a snapshot of history needs no locks.
+#[derive(Debug, Default)]
+struct Totals {
+    scattered: AtomicU64,
+    submitted: AtomicU64,
+    finished: AtomicU64,
+    failed: AtomicU64,
+    lost: AtomicU64,
+    gathered: AtomicU64,
 }
 
 /// What a link remembers about a request in flight, to pair it with its response.
 #[derive(Debug, Clone)]
 pub(crate) struct InFlight {
     pub(crate) sent: Instant,
+    kind: RequestKind,
+    worker: Option<Arc<WorkerRecord>>,
+    /// The function of a submitted task.
+    function: Option<Arc<FunctionRecord>>,
+    /// The keys of a task's outputs (at most two: an accumulation's state and item).
+    outputs: [Option<Key>; 2],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RequestKind {
+    Scatter,
+    Submit,
+    Fetch,
+}
+
+impl RequestKind {
+    const ALL: [RequestKind; 3] = [RequestKind::Scatter, RequestKind::Submit, RequestKind::Fetch];
+
+    fn of(request: &Request) -> Self {
+        match request {
+            Request::Scatter { .. } => RequestKind::Scatter,
+            Request::Submit(_) => RequestKind::Submit,
+            Request::Fetch { .. } => RequestKind::Fetch,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            RequestKind::Scatter => "scatter",
+            RequestKind::Submit => "submit",
+            RequestKind::Fetch => "fetch",
+        }
+    }
+}
+
+/// Everything about one worker.
+#[derive(Debug)]
+struct WorkerRecord {
+    id: WorkerId,
+    slots: AtomicU32,
+    up: AtomicBool,
+    requests_in_flight: AtomicU64,
+    tasks_in_flight: AtomicU64,
+    bytes_sent: AtomicU64,
+    bytes_received: AtomicU64,
+    state: Mutex<WorkerState>,
+}
+
+#[derive(Debug, Default)]
+struct WorkerState {
+    /// The size of each value the worker keeps for the client (0 until a task's reply says).
+    held: HashMap<Key, u64>,
+    held_bytes: u64,
+    functions: HashMap<Arc<str>, Arc<FunctionRecord>>,
+    tasks: VecDeque<TaskRecord>,
+    next_task: u64,
+}
+
+impl WorkerRecord {
+    fn new(id: WorkerId, slots: u32) -> Self {
+        WorkerRecord {
+            id,
+            slots: AtomicU32::new(slots),
+            up: AtomicBool::new(true),
+            requests_in_flight: AtomicU64::new(0),
+            tasks_in_flight: AtomicU64::new(0),
+            bytes_sent: AtomicU64::new(0),
+            bytes_received: AtomicU64::new(0),
+            state: Mutex::new(WorkerState::default()),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, WorkerState> {
+        // Every update under this lock is a few assignments; a panic cannot leave it half-done.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The task counts of one function on one worker.
+#[derive(Debug)]
+struct FunctionRecord {
+    name: Arc<str>,
+    submitted: AtomicU64,
+    finished: AtomicU64,
+    failed: AtomicU64,
+    lost: AtomicU64,
+}
+
+/// A finished task, for the task stream.
+#[derive(Debug, Clone)]
+struct TaskRecord {
+    seq: u64,
+    function: Arc<str>,
+    start: Duration,
+    end: Duration,
+    outcome: TaskOutcome,
+}
+
+/// How a task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TaskOutcome {
+    /// It ran and its outputs are kept.
+    Finished,
+    /// Its function failed (or the worker rejected it).
+    Failed,
+    /// Its worker was lost before it answered.
+    Lost,
+}
+
+#[derive(Debug, Clone)]
+struct ErrorRecord {
+    at: Duration,
+    worker: Option<WorkerId>,
+    what: &'static str,
+    function: Option<Arc<str>>,
+    message: String,
+}
+
+/// Cumulative counts at one moment, for the throughput and latency history.
+#[derive(Debug, Clone)]
+struct Sample {
+    at: Duration,
+    submitted: u64,
+    finished: u64,
+    gathered: u64,
+    /// Submit round trips per latency bucket, and their total time.
+    latency: [u64; BUCKETS],
+    latency_sum_ns: u64,
+}
+
+/// A latency histogram with fixed buckets (Prometheus-style).
+#[derive(Debug, Default)]
+struct Histogram {
+    /// Non-cumulative counts per bucket; the last counts everything above the last bound.
+    buckets: [AtomicU64; BUCKETS],
+    sum_ns: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let bucket = LATENCY_BOUNDS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(LATENCY_BOUNDS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_ns.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    fn counts(&self) -> [u64; BUCKETS] {
+        std::array::from_fn(|i| self.buckets[i].load(Ordering::Relaxed))
+    }
+}
+
+fn load(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+fn drop_one(counter: &AtomicU64) {
+    // Every decrement pairs with an earlier increment; saturate rather than wrap should a
+    // hook ever be called twice.
+    let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The records under these locks are updated by single pushes and pops.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Metrics {
+    fn worker(&self, worker: WorkerId) -> Arc<WorkerRecord> {
+        let known = self
+            .workers
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(worker.index())
+            .and_then(Option::as_ref)
+            .filter(|record| record.id == worker)
+            .cloned();
+        match known {
+            Some(record) => record,
+            // A worker is announced (`on_worker_up`) before its first request; this is only
+            // a fallback that keeps the counts of an unannounced one.
+            None => self.replace_worker(worker, 0),
+        }
+    }
+
+    fn replace_worker(&self, worker: WorkerId, slots: u32) -> Arc<WorkerRecord> {
+        let record = Arc::new(WorkerRecord::new(worker, slots));
+        let mut workers = self.workers.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let index = worker.index();
+        if workers.len() <= index {
+            workers.resize(index + 1, None);
+        }
+        workers[index] = Some(Arc::clone(&record));
+        record
+    }
+
+    fn elapsed(&self, at: Instant) -> Duration {
+        at.saturating_duration_since(self.started)
+    }
+
+    fn record_error(
+        &self,
+        worker: Option<WorkerId>,
+        what: &'static str,
+        function: Option<Arc<str>>,
+        message: &str,
+    ) {
+        let message = match message.char_indices().nth(MESSAGE_LIMIT) {
+            Some((cut, _)) => format!("{}…", &message[..cut]),
+            None => message.to_owned(),
+        };
+        let record = ErrorRecord {
+            at: self.elapsed(Instant::now()),
+            worker,
+            what,
+            function,
+            message,
+        };
+        let mut errors = lock(&self.errors);
+        if errors.len() == ERRORS_KEPT {
+            errors.pop_front();
+        }
+        errors.push_back(record);
+    }
+
     /// A request is about to be sent to `worker`.
-    pub(crate) fn on_request(&self, _worker: WorkerId, _request: &Request) -> InFlight {
-        InFlight { sent: Instant::now() }
+    pub(crate) fn on_request(&self, worker: WorkerId, request: &Request) -> InFlight {
+        let record = self.worker(worker);
+        let kind = RequestKind::of(request);
+        let mut in_flight = InFlight {
+            sent: Instant::now(),
+            kind,
+            worker: None,
+            function: None,
+            outputs: [None, None],
+        };
+        bump(&record.requests_in_flight);
+        match request {
+            Request::Scatter { key, value } => {
+                let size = value.len() as u64;
+                record.bytes_sent.fetch_add(size, Ordering::Relaxed);
+                bump(&self.totals.scattered);
+                let mut state = record.state();
+                if let Some(old) = state.held.insert(*key, size) {
+                    state.held_bytes -= old;
+                }
+                state.held_bytes += size;
+            }
+            Request::Submit(task) => {
+                record.bytes_sent.fetch_add(task.params.len() as u64, Ordering::Relaxed);
+                bump(&record.tasks_in_flight);
+                bump(&self.totals.submitted);
+                let label = if task.kind == TaskKind::Zip { ZIP_LABEL } else { task.function.as_str() };
+                let mut state = record.state();
+                for (slot, key) in in_flight.outputs.iter_mut().zip(&task.outputs) {
+                    *slot = Some(*key);
+                    state.held.entry(*key).or_insert(0);
+                }
+                let function = match state.functions.get(label) {
+                    Some(function) => Arc::clone(function),
+                    None => {
+                        let name: Arc<str> = Arc::from(label);
+                        let function = Arc::new(FunctionRecord {
+                            name: Arc::clone(&name),
+                            submitted: AtomicU64::new(0),
+                            finished: AtomicU64::new(0),
+                            failed: AtomicU64::new(0),
+                            lost: AtomicU64::new(0),
+                        });
+                        state.functions.insert(name, Arc::clone(&function));
+                        function
+                    }
+                };
+                drop(state);
+                bump(&function.submitted);
+                in_flight.function = Some(function);
+            }
+            Request::Fetch { .. } => {}
+        }
+        in_flight.worker = Some(record);
+        in_flight
     }
 
     /// The response to a request arrived (or `None`: the worker was lost first).
-    pub(crate) fn on_response(&self, _worker: WorkerId, _request: InFlight, _response: Option<&Response>) {}
+    pub(crate) fn on_response(&self, worker: WorkerId, request: InFlight, response: Option<&Response>) {
+        let now = Instant::now();
+        let record = match request.worker {
+            Some(record) => record,
+            None => self.worker(worker),
+        };
+        drop_one(&record.requests_in_flight);
+        if response.is_some() {
+            self.latency[request.kind as usize].observe(now.saturating_duration_since(request.sent));
+        }
+        match request.kind {
+            RequestKind::Submit => {
+                drop_one(&record.tasks_in_flight);
+                let outcome = match response {
+                    Some(Response::Done { .. }) => TaskOutcome::Finished,
+                    Some(_) => TaskOutcome::Failed,
+                    None => TaskOutcome::Lost,
+                };
+                let function = request.function;
+                if let Some(function) = &function {
+                    bump(match outcome {
+                        TaskOutcome::Finished => &function.finished,
+                        TaskOutcome::Failed => &function.failed,
+                        TaskOutcome::Lost => &function.lost,
+                    });
+                }
+                bump(match outcome {
+                    TaskOutcome::Finished => &self.totals.finished,
+                    TaskOutcome::Failed => &self.totals.failed,
+                    TaskOutcome::Lost => &self.totals.lost,
+                });
+                let name = function.map_or_else(|| Arc::from(""), |function| Arc::clone(&function.name));
+                if let Some(Response::Failed(message) | Response::Rejected(message)) = response {
+                    self.record_error(Some(worker), "task failed", Some(Arc::clone(&name)), message);
+                }
+                let returned: u64 = match response {
+                    Some(Response::Done { values, .. }) => {
+                        values.iter().flatten().map(|value| value.len() as u64).sum()
+                    }
+                    _ => 0,
+                };
+                record.bytes_received.fetch_add(returned, Ordering::Relaxed);
+                let mut state = record.state();
+                if let Some(Response::Done { sizes, .. }) = response {
+                    for (key, size) in request.outputs.iter().flatten().zip(sizes) {
+                        // A value released before its task finished is no longer held.
+                        if let Some(held) = state.held.get_mut(key) {
+                            let old = std::mem::replace(held, *size);
+                            state.held_bytes = state.held_bytes - old + size;
+                        }
+                    }
+                }
+                let seq = state.next_task;
+                state.next_task += 1;
+                if state.tasks.len() == TASKS_KEPT {
+                    state.tasks.pop_front();
+                }
+                state.tasks.push_back(TaskRecord {
+                    seq,
+                    function: name,
+                    start: self.elapsed(request.sent),
+                    end: self.elapsed(now),
+                    outcome,
+                });
+            }
+            RequestKind::Fetch => match response {
+                Some(Response::Value(bytes)) => {
+                    record.bytes_received.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                }
+                // A fetch of a failed task's value repeats the task's error: already recorded.
+                Some(Response::Rejected(message)) => {
+                    self.record_error(Some(worker), "fetch rejected", None, message);
+                }
+                _ => {}
+            },
+            RequestKind::Scatter => {
+                if let Some(Response::Rejected(message) | Response::Failed(message)) = response {
+                    self.record_error(Some(worker), "scatter rejected", None, message);
+                }
+            }
+        }
+    }
 
     /// The client released a value on `worker`.
-    pub(crate) fn on_release(&self, _worker: WorkerId, _key: Key) {}
+    pub(crate) fn on_release(&self, worker: WorkerId, key: Key) {
+        let record = self.worker(worker);
+        let mut state = record.state();
+        if let Some(size) = state.held.remove(&key) {
+            state.held_bytes -= size;
+        }
+    }
 
     /// A worker was welcomed, with `slots` task slots.
-    pub(crate) fn on_worker_up(&self, _worker: WorkerId, _slots: u32) {}
+    pub(crate) fn on_worker_up(&self, worker: WorkerId, slots: u32) {
+        self.replace_worker(worker, slots);
+    }
 
     /// A worker's connection was lost (or closed).
-    pub(crate) fn on_worker_lost(&self, _worker: WorkerId) {}
+    pub(crate) fn on_worker_lost(&self, worker: WorkerId) {
+        let record = self.worker(worker);
+        if record.up.swap(false, Ordering::AcqRel) && !self.closed.is_cancelled() {
+            self.record_error(Some(worker), "worker lost", None, "the connection to the worker ended");
+        }
+        let mut state = record.state();
+        // Its values went with it.
+        state.held.clear();
+        state.held_bytes = 0;
+    }
+
+    /// A value was brought back to the client ([`RemoteFuture::fetch`](crate::RemoteFuture::fetch),
+    /// which `gather` calls for every item).
+    pub(crate) fn on_gathered(&self) {
+        bump(&self.totals.gathered);
+    }
+
+    /// The client is going away (its dashboards stop).
+    pub(crate) fn closed(&self) -> &CancellationToken {
+        &self.closed
+    }
+
+    /// Keeps `dashboard` running as long as the client (the builder's dashboard).
+    pub(crate) fn keep_dashboard(&self, dashboard: Dashboard) {
+        *lock(&self.dashboard) = Some(dashboard);
+    }
+
+    /// The address of the dashboard started by the client's builder, if any.
+    pub(crate) fn dashboard_addr(&self) -> Option<std::net::SocketAddr> {
+        lock(&self.dashboard).as_ref().map(Dashboard::local_addr)
+    }
+
+    /// Takes a sample for the throughput and latency history if the last one is a
+    /// [`SAMPLE_EVERY`] old (the dashboard calls this several times a second).
+    pub(crate) fn sample_if_due(&self) {
+        let at = self.elapsed(Instant::now());
+        let mut history = lock(&self.history);
+        if history.back().is_some_and(|last| at < last.at + SAMPLE_EVERY) {
+            return;
+        }
+        let latency = &self.latency[RequestKind::Submit as usize];
+        if history.len() == SAMPLES_KEPT {
+            history.pop_front();
+        }
+        history.push_back(Sample {
+            at,
+            submitted: load(&self.totals.submitted),
+            finished: load(&self.totals.finished),
+            gathered: load(&self.totals.gathered),
+            latency: latency.counts(),
+            latency_sum_ns: load(&latency.sum_ns),
+        });
+    }
+
+    fn workers(&self) -> Vec<Arc<WorkerRecord>> {
+        self.workers
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
+    /// Everything the dashboard shows, as of now.
+    pub fn snapshot(&self) -> Snapshot {
+        self.sample_if_due();
+        let now = self.elapsed(Instant::now());
+        let mut workers = Vec::new();
+        let mut functions = Vec::new();
+        let mut tasks = Vec::new();
+        for record in self.workers() {
+            let (values_held, bytes_held, worker_functions, worker_tasks) = {
+                let state = record.state();
+                let functions: Vec<Arc<FunctionRecord>> = state.functions.values().cloned().collect();
+                (state.held.len(), state.held_bytes, functions, state.tasks.clone())
+            };
+            let slots = record.slots.load(Ordering::Relaxed);
+            let up = record.up.load(Ordering::Relaxed);
+            let tasks_in_flight = load(&record.tasks_in_flight);
+            let mut counts = [0u64; 3];
+            for function in &worker_functions {
+                counts[0] += load(&function.submitted);
+                counts[1] += load(&function.finished);
+                counts[2] += load(&function.failed);
+                functions.push(FunctionSnapshot {
+                    worker: record.id.index(),
+                    function: function.name.to_string(),
+                    submitted: load(&function.submitted),
+                    finished: load(&function.finished),
+                    failed: load(&function.failed),
+                    lost: load(&function.lost),
+                });
+            }
+            tasks.extend(worker_tasks.into_iter().map(|task| TaskSnapshot {
+                worker: record.id.index(),
+                seq: task.seq,
+                function: task.function.to_string(),
+                start_ms: millis(task.start),
+                end_ms: millis(task.end),
+                outcome: task.outcome,
+            }));
+            workers.push(WorkerSnapshot {
+                index: record.id.index(),
+                addr: record.id.addr().to_string(),
+                connected: up,
+                slots,
+                busy_slots: if up { tasks_in_flight.min(u64::from(slots)) as u32 } else { 0 },
+                tasks_in_flight,
+                requests_in_flight: load(&record.requests_in_flight),
+                values_held,
+                bytes_held,
+                bytes_sent: load(&record.bytes_sent),
+                bytes_received: load(&record.bytes_received),
+                submitted: counts[0],
+                finished: counts[1],
+                failed: counts[2],
+            });
+        }
+        functions.sort_by(|a, b| (a.worker, &a.function).cmp(&(b.worker, &b.function)));
+        let history: Vec<Sample> = lock(&self.history).iter().cloned().collect();
+        let errors = lock(&self.errors)
+            .iter()
+            .rev()
+            .map(|error| ErrorSnapshot {
+                at_ms: millis(error.at),
+                worker: error.worker.map(|worker| worker.index()),
+                what: error.what.to_owned(),
+                function: error.function.as_deref().map(str::to_owned),
+                message: error.message.clone(),
+            })
+            .collect();
+        let submit = &self.latency[RequestKind::Submit as usize];
+        let recent_from = history.len().saturating_sub(RECENT_SAMPLES + 1);
+        let latency_now = match history.get(recent_from) {
+            Some(from) => latency_between(&from.latency, &submit.counts(), from.latency_sum_ns, load(&submit.sum_ns)),
+            None => latency_between(&[0; BUCKETS], &submit.counts(), 0, load(&submit.sum_ns)),
+        };
+        Snapshot {
+            now_ms: millis(now),
+            workers,
+            functions,
+            tasks,
+            totals: TotalsSnapshot {
+                scattered: load(&self.totals.scattered),
+                submitted: load(&self.totals.submitted),
+                finished: load(&self.totals.finished),
+                failed: load(&self.totals.failed),
+                lost: load(&self.totals.lost),
+                gathered: load(&self.totals.gathered),
+            },
+            throughput: history
+                .windows(2)
+                .map(|pair| {
+                    let seconds = (pair[1].at - pair[0].at).as_secs_f64().max(1e-9);
+                    let rate = |f: fn(&Sample) -> u64| (f(&pair[1]) - f(&pair[0])) as f64 / seconds;
+                    ThroughputPoint {
+                        at_ms: millis(pair[1].at),
+                        submitted: rate(|s| s.submitted),
+                        finished: rate(|s| s.finished),
+                        gathered: rate(|s| s.gathered),
+                    }
+                })
+                .collect(),
+            latency: history
+                .windows(2)
+                .map(|pair| LatencyPoint {
+                    at_ms: millis(pair[1].at),
+                    ..latency_between(&pair[0].latency, &pair[1].latency, pair[0].latency_sum_ns, pair[1].latency_sum_ns)
+                })
+                .collect(),
+            latency_now,
+            errors,
+        }
+    }
+
+    /// The metrics in Prometheus's text exposition format (what `/metrics` serves).
+    pub fn prometheus(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let workers = self.workers();
+        let labels = |record: &WorkerRecord| {
+            format!("worker=\"{}\",addr=\"{}\"", record.id.index(), record.id.addr())
+        };
+        header(&mut out, "rivulet_worker_up", "gauge", "Whether the client's connection to the worker is up (1) or lost (0).");
+        for record in &workers {
+            let up = u8::from(record.up.load(Ordering::Relaxed));
+            let _ = writeln!(out, "rivulet_worker_up{{{}}} {up}", labels(record));
+        }
+        header(&mut out, "rivulet_worker_slots", "gauge", "Task slots the worker announced.");
+        for record in &workers {
+            let _ = writeln!(out, "rivulet_worker_slots{{{}}} {}", labels(record), record.slots.load(Ordering::Relaxed));
+        }
+        let per_worker: [(&str, &str, &str, fn(&WorkerRecord) -> u64); 6] = [
+            ("rivulet_tasks_in_flight", "gauge", "Tasks submitted to the worker and not answered yet.", |r| load(&r.tasks_in_flight)),
+            ("rivulet_requests_in_flight", "gauge", "Requests (scatters, tasks, fetches) sent to the worker and not answered yet.", |r| load(&r.requests_in_flight)),
+            ("rivulet_values_held", "gauge", "Values the worker keeps for the client.", |r| r.state().held.len() as u64),
+            ("rivulet_values_held_bytes", "gauge", "Encoded size of the values the worker keeps for the client.", |r| r.state().held_bytes),
+            ("rivulet_sent_bytes_total", "counter", "Value and parameter bytes sent to the worker.", |r| load(&r.bytes_sent)),
+            ("rivulet_received_bytes_total", "counter", "Value bytes received from the worker.", |r| load(&r.bytes_received)),
+        ];
+        for (name, kind, help, value) in per_worker {
+            header(&mut out, name, kind, help);
+            for record in &workers {
+                let _ = writeln!(out, "{name}{{{}}} {}", labels(record), value(record));
+            }
+        }
+        let per_function: [(&str, &str, fn(&FunctionRecord) -> u64); 4] = [
+            ("rivulet_tasks_submitted_total", "Tasks submitted.", |f| load(&f.submitted)),
+            ("rivulet_tasks_finished_total", "Tasks that ran and kept their outputs.", |f| load(&f.finished)),
+            ("rivulet_tasks_failed_total", "Tasks whose function failed, or that the worker rejected.", |f| load(&f.failed)),
+            ("rivulet_tasks_lost_total", "Tasks whose worker was lost before it answered.", |f| load(&f.lost)),
+        ];
+        let functions: Vec<(&WorkerRecord, Vec<Arc<FunctionRecord>>)> = workers
+            .iter()
+            .map(|record| {
+                let mut functions: Vec<_> = record.state().functions.values().cloned().collect();
+                functions.sort_by(|a, b| a.name.cmp(&b.name));
+                (&**record, functions)
+            })
+            .collect();
+        for (name, help, value) in per_function {
+            header(&mut out, name, "counter", help);
+            for (record, functions) in &functions {
+                for function in functions {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{{},function=\"{}\"}} {}",
+                        labels(record),
+                        escape_label(&function.name),
+                        value(function)
+                    );
+                }
+            }
+        }
+        header(&mut out, "rivulet_values_gathered_total", "counter", "Values brought back to the client (gather, fetch).");
+        let _ = writeln!(out, "rivulet_values_gathered_total {}", load(&self.totals.gathered));
+        header(&mut out, "rivulet_values_scattered_total", "counter", "Values sent to workers by scatter.");
+        let _ = writeln!(out, "rivulet_values_scattered_total {}", load(&self.totals.scattered));
+        let name = "rivulet_request_duration_seconds";
+        header(&mut out, name, "histogram", "Round trip of requests to workers, from sending to the reply, by kind.");
+        for kind in RequestKind::ALL {
+            let histogram = &self.latency[kind as usize];
+            let counts = histogram.counts();
+            let mut cumulative = 0;
+            for (bound, count) in LATENCY_BOUNDS.iter().zip(&counts) {
+                cumulative += count;
+                let _ = writeln!(out, "{name}_bucket{{kind=\"{}\",le=\"{bound}\"}} {cumulative}", kind.label());
+            }
+            cumulative += counts[BUCKETS - 1];
+            let _ = writeln!(out, "{name}_bucket{{kind=\"{}\",le=\"+Inf\"}} {cumulative}", kind.label());
+            let sum = load(&histogram.sum_ns) as f64 / 1e9;
+            let _ = writeln!(out, "{name}_sum{{kind=\"{}\"}} {sum}", kind.label());
+            let _ = writeln!(out, "{name}_count{{kind=\"{}\"}} {cumulative}", kind.label());
+        }
+        out
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// A label value as Prometheus's text format wants it.
+pub(crate) fn escape_label(value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => escaped.push_str("\\\\"),
+            '"' => escaped.push_str("\\\""),
+            '\n' => escaped.push_str("\\n"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
+}
+
+/// The latency of the round trips counted between two cumulative samples.
+fn latency_between(from: &[u64; BUCKETS], to: &[u64; BUCKETS], from_sum: u64, to_sum: u64) -> LatencyPoint {
+    let counts: [u64; BUCKETS] = std::array::from_fn(|i| to[i].saturating_sub(from[i]));
+    let total: u64 = counts.iter().sum();
+    let mean_ms = (total > 0).then(|| to_sum.saturating_sub(from_sum) as f64 / total as f64 / 1e6);
+    LatencyPoint {
+        at_ms: 0.0,
+        count: total,
+        mean_ms,
+        p50_ms: quantile(&counts, total, 0.5),
+        p99_ms: quantile(&counts, total, 0.99),
+    }
+}
+
+/// A quantile estimated from bucket counts, interpolating inside the bucket (as Prometheus's
+/// `histogram_quantile` does), in milliseconds.
+fn quantile(counts: &[u64; BUCKETS], total: u64, q: f64) -> Option<f64> {
+    if total == 0 {
+        return None;
+    }
+    let rank = q * total as f64;
+    let mut below = 0u64;
+    for (i, count) in counts.iter().enumerate() {
+        if *count > 0 && (below + count) as f64 >= rank {
+            let lower = if i == 0 { 0.0 } else { LATENCY_BOUNDS[i - 1] };
+            // Above the last bound there is no upper edge: report the last bound.
+            let Some(upper) = LATENCY_BOUNDS.get(i) else {
+                return Some(lower * 1e3);
+            };
+            let within = (rank - below as f64) / *count as f64;
+            return Some((lower + (upper - lower) * within.clamp(0.0, 1.0)) * 1e3);
+        }
+        below += count;
+    }
+    None
+}
+
+/// Everything the dashboard shows, at one moment ([`Metrics::snapshot`]); `/api/state`
+/// serves it as JSON. Times are milliseconds since the client started.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct Snapshot {
+    /// When the snapshot was taken.
+    pub now_ms: f64,
+    /// Every worker the client has had, connected or lost.
+    pub workers: Vec<WorkerSnapshot>,
+    /// Task counts per worker and function.
+    pub functions: Vec<FunctionSnapshot>,
+    /// The most recent finished tasks of each worker, oldest first.
+    pub tasks: Vec<TaskSnapshot>,
+    /// Counts over all workers.
+    pub totals: TotalsSnapshot,
+    /// Items per second, one point a second over the last minutes (while a dashboard runs).
+    pub throughput: Vec<ThroughputPoint>,
+    /// Task round-trip latency, one point a second over the last minutes.
+    pub latency: Vec<LatencyPoint>,
+    /// Task round-trip latency over the last ten seconds or so.
+    pub latency_now: LatencyPoint,
+    /// The most recent errors, newest first.
+    pub errors: Vec<ErrorSnapshot>,
+}
+
+/// One worker, as the client sees it.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct WorkerSnapshot {
+    /// Its place in the client's list.
+    pub index: usize,
+    /// Its address.
+    pub addr: String,
+    /// Whether its connection is up.
+    pub connected: bool,
+    /// Its task slots.
+    pub slots: u32,
+    /// Slots busy: its tasks in flight, up to its slots.
+    pub busy_slots: u32,
+    /// Tasks submitted to it and not answered yet (running or queued there).
+    pub tasks_in_flight: u64,
+    /// Requests of every kind not answered yet.
+    pub requests_in_flight: u64,
+    /// Values it keeps for the client.
+    pub values_held: usize,
+    /// Their encoded size (a task's outputs count once its reply gives their sizes).
+    pub bytes_held: u64,
+    /// Value and parameter bytes sent to it.
+    pub bytes_sent: u64,
+    /// Value bytes received from it.
+    pub bytes_received: u64,
+    /// Tasks submitted to it.
+    pub submitted: u64,
+    /// Its tasks that finished.
+    pub finished: u64,
+    /// Its tasks that failed.
+    pub failed: u64,
+}
+
+/// The task counts of one function on one worker.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct FunctionSnapshot {
+    /// The worker's index.
+    pub worker: usize,
+    /// The function's registered name (`<zip>` for zip tasks).
+    pub function: String,
+    /// Tasks submitted.
+    pub submitted: u64,
+    /// Tasks finished.
+    pub finished: u64,
+    /// Tasks failed.
+    pub failed: u64,
+    /// Tasks lost with their worker.
+    pub lost: u64,
+}
+
+/// One finished task: from its submission to its reply.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct TaskSnapshot {
+    /// The worker's index.
+    pub worker: usize,
+    /// The task's number among the worker's finished tasks (to tell new ones from old).
+    pub seq: u64,
+    /// The function it ran.
+    pub function: String,
+    /// When it was submitted.
+    pub start_ms: f64,
+    /// When its reply arrived.
+    pub end_ms: f64,
+    /// How it ended.
+    pub outcome: TaskOutcome,
+}
+
+/// Counts over all workers.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct TotalsSnapshot {
+    /// Values sent by scatter.
+    pub scattered: u64,
+    /// Tasks submitted.
+    pub submitted: u64,
+    /// Tasks finished.
+    pub finished: u64,
+    /// Tasks failed.
+    pub failed: u64,
+    /// Tasks lost with their worker.
+    pub lost: u64,
+    /// Values brought back (gathered or fetched).
+    pub gathered: u64,
+}
+
+/// Items per second over one second.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct ThroughputPoint {
+    /// The end of the second.
+    pub at_ms: f64,
+    /// Tasks submitted per second.
+    pub submitted: f64,
+    /// Tasks finished per second.
+    pub finished: f64,
+    /// Values gathered per second.
+    pub gathered: f64,
+}
+
+/// Task round-trip latency over an interval (estimated from histogram buckets).
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct LatencyPoint {
+    /// The end of the interval.
+    pub at_ms: f64,
+    /// Round trips in the interval.
+    pub count: u64,
+    /// Their mean, if there were any.
+    pub mean_ms: Option<f64>,
+    /// Their median.
+    pub p50_ms: Option<f64>,
+    /// Their 99th percentile.
+    pub p99_ms: Option<f64>,
+}
+
+/// One recent error.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct ErrorSnapshot {
+    /// When it was seen.
+    pub at_ms: f64,
+    /// The worker's index, if a worker was involved.
+    pub worker: Option<usize>,
+    /// What went wrong: `task failed`, `worker lost`, ...
+    pub what: String,
+    /// The task's function, for a task.
+    pub function: Option<String>,
+    /// The message (a failed task's error, as the worker reported it).
+    pub message: String,
 }

@@ -20,4 +20,6 @@ pub use future::RemoteFuture;
 pub use link::WorkerId;
 pub use stream::{Gather, Portable, RemoteFutures, RemoteStream};
 pub use task_error::{TaskError, TaskErrorKind};
+pub mod dashboard;
+pub mod worker_stats;
 // @remote-modules (keep this line: modules are added above it)

@@ -25,6 +25,7 @@ use crate::remote::protocol::{
 };
 use crate::remote::registry;
 use crate::remote::tls::{self, Identity, TransportSettings, Trust};
+use crate::remote::worker_stats::WorkerStats;
 
 /// The largest result sent along with a task's reply; larger ones wait for a fetch, so that
 /// values that stay on the worker for the next task are not copied back for nothing.
@@ -251,6 +252,7 @@ async fn run_until(
     config: WorkerConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
+    let _serving = WorkerStats::global().serving(config.slots);
     let shared = WorkerShared::new(config);
     tokio::select! {
         () = accept_loop(&endpoint, &shared) => {}
@@ -308,6 +310,7 @@ impl WorkerShared {
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub(crate) async fn serve_on(endpoint: quinn::Endpoint, config: WorkerConfig) {
+    let _serving = WorkerStats::global().serving(config.slots);
     let shared = WorkerShared::new(config);
     accept_loop(&endpoint, &shared).await;
     endpoint.wait_idle().await;
@@ -366,6 +369,7 @@ async fn serve_connection(connection: quinn::Connection, shared: Arc<WorkerShare
         return;
     }
     debug!(%remote, "client welcomed");
+    let _connected = WorkerStats::global().connected();
 
     // One stream per connection: any further stream is a protocol violation.
     let guard = connection.clone();
@@ -399,6 +403,7 @@ async fn serve_connection(connection: quinn::Connection, shared: Arc<WorkerShare
         }
     }
     stray_streams.abort();
+    WorkerStats::global().values_released(session.store().len());
     drop(session);
     // Let replies still being computed go out, unless the connection is gone.
     let _ = writer.await;
@@ -573,6 +578,7 @@ impl Session {
             }
             std::collections::hash_map::Entry::Vacant(vacant) => {
                 vacant.insert(slot);
+                WorkerStats::global().value_stored();
                 Ok(())
             }
         }
@@ -588,7 +594,9 @@ impl Session {
     fn release(&self, keys: &[Key]) {
         let mut store = self.store();
         for key in keys {
-            store.remove(key);
+            if store.remove(key).is_some() {
+                WorkerStats::global().values_released(1);
+            }
         }
     }
 
@@ -636,11 +644,14 @@ async fn run_on_slot(
         .await
         .map_err(|_| Arc::<str>::from("the worker is shutting down"))?;
     let input = concat(&inputs);
+    let span = tracing::debug_span!("task", function = registration.name(), ?kind);
     let ran = tokio::task::spawn_blocking(move || {
         let _slot = permit;
+        let (_busy, _span) = (WorkerStats::global().busy(), span.entered());
         registration.run(&params, &input)
     })
     .await;
+    WorkerStats::global().task_ran(registration.name(), matches!(ran, Ok(Ok(_))));
     let output = match ran {
         Ok(Ok(output)) => output,
         Ok(Err(failure)) => return Err(Arc::from(failure.to_string())),
@@ -739,7 +750,6 @@ pub fn run_if_worker() {
 }
 
 fn run_child(text: &str) -> Result<(), String> {
-    use std::io::Write;
     let spec = ChildSpec::decode(text).ok_or_else(|| format!("{WORKER_ENV} is malformed"))?;
     let identity = Identity::self_signed([tls::SERVER_NAME.to_owned(), "127.0.0.1".to_owned()])
         .map_err(|e| e.to_string())?;
@@ -753,6 +763,13 @@ fn run_child(text: &str) -> Result<(), String> {
         transport,
         ..WorkerConfig::new(identity, WorkerAuth::Secret(spec.secret)).slots(spec.slots.max(1))
     };
+    // A thread of its own: `run_if_worker` may be called from inside a runtime (`#[tokio::main]`).
+    let serving = std::thread::spawn(move || serve_child(config, cert));
+    serving.join().map_err(|_| "the worker thread panicked".to_owned())?
+}
+
+fn serve_child(config: WorkerConfig, cert: rustls::pki_types::CertificateDer<'static>) -> Result<(), String> {
+    use std::io::Write;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .max_blocking_threads(config.slots + 2)
