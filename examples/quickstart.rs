@@ -5,7 +5,8 @@
 //! ```
 //!
 //! `inc` sleeps for one second. Run sequentially on ten items it takes about ten seconds; spread
-//! over eight task slots of two workers (`scatter → map → buffered(8) → gather`) it takes about two.
+//! over eight task slots of two workers (`scatter → map → buffered(8) → gather`) it takes about two,
+//! and the client's dashboard shows it happen (its address is printed).
 
 use std::time::{Duration, Instant};
 
@@ -35,8 +36,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sequential = start.elapsed();
     println!("local, one at a time: {sequential:.2?}");
 
-    // Parallel: two in-process workers with four task slots each.
-    let client = rivulet::Client::builder().workers(2).slots(4).build().await?;
+    // Parallel: two in-process workers with four task slots each, and a live dashboard (port 0
+    // picks a free port; Dask's usual "127.0.0.1:8787" works too, if it is free).
+    let client = rivulet::Client::builder()
+        .workers(2)
+        .slots(4)
+        .dashboard("127.0.0.1:0")
+        .build()
+        .await?;
+    if let Some(addr) = client.dashboard_addr() {
+        println!("dashboard: http://{addr}/status");
+    }
     let source = Source::new();
     let printed = source
         .stream()

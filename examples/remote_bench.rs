@@ -2,7 +2,12 @@
 //!
 //! ```text
 //! cargo run --release --example remote_bench
+//! cargo run --release --example remote_bench -- --dashboard
 //! ```
+//!
+//! With `--dashboard` both clients serve their dashboard, and a stand-in for a browser and a
+//! Prometheus server reads `/api/state` twice a second and `/metrics` once a second while the
+//! figures are taken: the cost of watching.
 //!
 //! - throughput of a trivial `inc` through scatter → map → buffered(64) → gather, on two
 //!   in-process workers and on two child-process workers;
@@ -85,6 +90,31 @@ async fn latencies(client: &Client) -> Vec<Duration> {
     samples
 }
 
+/// One plain `GET`, read to its end (the dashboard closes after answering `Connection: close`).
+async fn get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<usize> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await
+}
+
+/// What a browser on the page and a Prometheus server do: read the state twice a second and
+/// the metrics once a second.
+async fn watch(addr: std::net::SocketAddr) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    for round in 0_u64.. {
+        tick.tick().await;
+        let state = get(addr, "/api/state").await;
+        let metrics = if round % 2 == 0 { get(addr, "/metrics").await } else { Ok(0) };
+        if state.is_err() || metrics.is_err() {
+            eprintln!("the dashboard did not answer: {state:?} {metrics:?}");
+            return;
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     rivulet::worker::run_if_worker();
@@ -97,8 +127,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         drop(client);
     }
 
-    let local = Client::builder().workers(2).build().await?;
-    let processes = Client::builder().workers(2).processes(true).build().await?;
+    let dashboard = std::env::args().any(|arg| arg == "--dashboard");
+    let with_dashboard = |builder: rivulet::remote::client::ClientBuilder| {
+        if dashboard { builder.dashboard("127.0.0.1:0") } else { builder }
+    };
+    let local = with_dashboard(Client::builder().workers(2)).build().await?;
+    let processes = with_dashboard(Client::builder().workers(2).processes(true)).build().await?;
+    let watchers: Vec<_> = [&local, &processes]
+        .into_iter()
+        .filter_map(Client::dashboard_addr)
+        .map(|addr| tokio::spawn(watch(addr)))
+        .collect();
     let mut in_process = Vec::new();
     let mut child = Vec::new();
     let mut baseline = Vec::new();
@@ -109,8 +148,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let latency = latencies(&local).await;
 
+    for watcher in &watchers {
+        watcher.abort();
+    }
+
     let (in_process, child, baseline) = (median(in_process), median(child), median(baseline));
-    println!("rivulet remote figures (medians of {RUNS} runs, {ITEMS} items each)");
+    let watched = if dashboard { ", dashboard on and polled" } else { "" };
+    println!("rivulet remote figures (medians of {RUNS} runs, {ITEMS} items each{watched})");
     println!("  throughput, 2 in-process workers:   {in_process:>10.0} items/s");
     println!("  throughput, 2 child-process workers:{child:>10.0} items/s");
     println!("  baseline spawn_blocking+buffered(64):{baseline:>9.0} items/s  (remote/baseline = {:.3})", in_process / baseline);

@@ -5,6 +5,9 @@
 //!     --cert certs/worker.pem --key certs/worker.key.pem --secret-file certs/secret
 //! ```
 //!
+//! `--metrics 127.0.0.1:9464` also serves the worker's own counters (tasks run and failed, busy
+//! slots, values held) at `http://127.0.0.1:9464/metrics` for Prometheus.
+//!
 //! Make the certificate files with `cargo run --example make_certs -- certs`. The worker runs the
 //! remote functions compiled into this binary: build your own worker the same way (it is a few
 //! lines around `rivulet::worker::serve`) so that it carries your functions.
@@ -16,7 +19,7 @@ use rivulet::remote::tls::{Identity, Trust};
 use rivulet::worker::{WorkerAuth, WorkerConfig};
 
 const USAGE: &str = "usage: worker --cert FILE --key FILE (--secret-file FILE | --client-ca FILE) \
-[--listen ADDR] [--slots N]";
+[--listen ADDR] [--slots N] [--metrics ADDR]";
 
 struct Args {
     listen: SocketAddr,
@@ -25,11 +28,13 @@ struct Args {
     key: PathBuf,
     secret_file: Option<PathBuf>,
     client_ca: Option<PathBuf>,
+    metrics: Option<SocketAddr>,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut listen: SocketAddr = "127.0.0.1:7878".parse().map_err(|e| format!("{e}"))?;
     let (mut slots, mut cert, mut key, mut secret_file, mut client_ca) = (None, None, None, None, None);
+    let mut metrics = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"));
@@ -40,6 +45,7 @@ fn parse_args() -> Result<Args, String> {
             "--key" => key = Some(PathBuf::from(value()?)),
             "--secret-file" => secret_file = Some(PathBuf::from(value()?)),
             "--client-ca" => client_ca = Some(PathBuf::from(value()?)),
+            "--metrics" => metrics = Some(value()?.parse().map_err(|e| format!("--metrics: {e}"))?),
             "--help" | "-h" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -51,6 +57,7 @@ fn parse_args() -> Result<Args, String> {
         key: key.ok_or(USAGE)?,
         secret_file,
         client_ca,
+        metrics,
     })
 }
 
@@ -76,7 +83,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(slots) = args.slots {
         config = config.slots(slots);
     }
+    // Served until the worker stops (the handle is dropped at the end of main).
+    let metrics = args.metrics.map(rivulet::remote::worker_stats::serve_metrics).transpose()?;
     println!("rivulet worker listening on {} with {} slots", args.listen, config.slots);
+    if let Some(metrics) = &metrics {
+        println!("metrics at http://{}/metrics", metrics.local_addr());
+    }
     // SIGTERM (or Ctrl-C): finish the tasks running, then stop.
     rivulet::worker::serve_until(config, stop_signal()).await?;
     println!("rivulet worker stopped");

@@ -13,15 +13,19 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use rivulet::prelude::*;
 use rivulet::Client;
+use rivulet::prelude::*;
 use serde_json::{Value, json};
 
 /// Slow enough for the page to watch it run; every fortieth item fails.
 #[rivulet::remote]
 fn slow_inc(x: i64) -> Result<i64, String> {
     std::thread::sleep(Duration::from_millis(20));
-    if x % 40 == 13 { Err(format!("unlucky thirteen: {x}")) } else { Ok(x + 1) }
+    if x % 40 == 13 {
+        Err(format!("unlucky thirteen: {x}"))
+    } else {
+        Ok(x + 1)
+    }
 }
 
 const ITEMS: i64 = 1200;
@@ -40,7 +44,9 @@ fn binary(variable: &str, candidates: &[&str]) -> PathBuf {
             }
         }
     }
-    panic!("none of {candidates:?} found on PATH (install chromium and chromium-driver, or set {variable})");
+    panic!(
+        "none of {candidates:?} found on PATH (install chromium and chromium-driver, or set {variable})"
+    );
 }
 
 fn free_port() -> u16 {
@@ -59,13 +65,14 @@ struct Browser {
 impl Browser {
     async fn start() -> Browser {
         let port = free_port();
-        let process = tokio::process::Command::new(binary("RIVULET_CHROMEDRIVER", &["chromedriver"]))
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("chromedriver starts");
+        let process =
+            tokio::process::Command::new(binary("RIVULET_CHROMEDRIVER", &["chromedriver"]))
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("chromedriver starts");
         let driver = SocketAddr::from(([127, 0, 0, 1], port));
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -78,7 +85,8 @@ impl Browser {
             assert!(Instant::now() < deadline, "chromedriver did not get ready");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let profile = std::env::temp_dir().join(format!("rivulet-chromium-{}-{port}", std::process::id()));
+        let profile =
+            std::env::temp_dir().join(format!("rivulet-chromium-{}-{port}", std::process::id()));
         let mut options = json!({
             "args": [
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -87,7 +95,10 @@ impl Browser {
                 "--window-size=1400,1320", format!("--user-data-dir={}", profile.display()),
             ],
         });
-        let chromium = binary("RIVULET_CHROMIUM", &["chromium", "chromium-browser", "google-chrome"]);
+        let chromium = binary(
+            "RIVULET_CHROMIUM",
+            &["chromium", "chromium-browser", "google-chrome"],
+        );
         options["binary"] = json!(chromium);
         let capabilities = json!({
             "capabilities": { "alwaysMatch": { "browserName": "chrome", "goog:chromeOptions": options } }
@@ -100,15 +111,29 @@ impl Browser {
             .as_str()
             .unwrap_or_else(|| panic!("no session: {}", answer.body))
             .to_owned();
-        Browser { driver, session, _process: process, profile }
+        Browser {
+            driver,
+            session,
+            _process: process,
+            profile,
+        }
     }
 
     async fn command(&self, method: &str, command: &str, body: Value) -> Value {
         let path = format!("/session/{}{command}", self.session);
-        let body = if method == "POST" { body.to_string() } else { String::new() };
-        let answer = http::request(self.driver, method, &path, &[], &body).await.expect("chromedriver answers");
+        let body = if method == "POST" {
+            body.to_string()
+        } else {
+            String::new()
+        };
+        let answer = http::request(self.driver, method, &path, &[], &body)
+            .await
+            .expect("chromedriver answers");
         let answer: Value = serde_json::from_str(&answer.body).expect("JSON");
-        assert!(answer["value"].get("error").is_none(), "{command}: {answer}");
+        assert!(
+            answer["value"].get("error").is_none(),
+            "{command}: {answer}"
+        );
         answer["value"].clone()
     }
 
@@ -117,7 +142,12 @@ impl Browser {
     }
 
     async fn run(&self, script: &str) -> Value {
-        self.command("POST", "/execute/sync", json!({ "script": script, "args": [] })).await
+        self.command(
+            "POST",
+            "/execute/sync",
+            json!({ "script": script, "args": [] }),
+        )
+        .await
     }
 
     /// Runs `script` until `done` holds for its value.
@@ -128,7 +158,10 @@ impl Browser {
             if done(&value) {
                 return value;
             }
-            assert!(Instant::now() < deadline, "gave up waiting; `{script}` is {value}");
+            assert!(
+                Instant::now() < deadline,
+                "gave up waiting; `{script}` is {value}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -148,8 +181,14 @@ fn base64_decode(text: &str) -> Vec<u8> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
     let (mut buffer, mut bits) = (0u32, 0);
-    for byte in text.bytes().filter(|b| !b.is_ascii_whitespace() && *b != b'=') {
-        let value = ALPHABET.iter().position(|a| *a == byte).expect("base64 digit") as u32;
+    for byte in text
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace() && *b != b'=')
+    {
+        let value = ALPHABET
+            .iter()
+            .position(|a| *a == byte)
+            .expect("base64 digit") as u32;
         buffer = (buffer << 6) | value;
         bits += 6;
         if bits >= 8 {
@@ -185,10 +224,17 @@ async fn the_dashboard_follows_a_pipeline_in_headless_chromium() {
         .build()
         .await
         .expect("client with a dashboard");
-    let url = format!("http://{}/status", client.dashboard_addr().expect("dashboard"));
+    let url = format!(
+        "http://{}/status",
+        client.dashboard_addr().expect("dashboard")
+    );
     let browser = Browser::start().await;
     browser.open(&url).await;
-    let before = browser.wait_for(READ_PAGE, |page| page["rows"] == 2 && page["live"] == "live").await;
+    let before = browser
+        .wait_for(READ_PAGE, |page| {
+            page["rows"] == 2 && page["live"] == "live"
+        })
+        .await;
     assert_eq!(before["connected"], json!(["connected", "connected"]));
     assert_eq!(before["finished"], 0);
 
@@ -204,18 +250,35 @@ async fn the_dashboard_follows_a_pipeline_in_headless_chromium() {
     });
 
     // While it runs, the counters climb and the task stream fills and moves.
-    let first = browser.wait_for(READ_PAGE, |page| page["finished"].as_u64() > Some(20) && page["bars"].as_u64() > Some(0)).await;
+    let first = browser
+        .wait_for(READ_PAGE, |page| {
+            page["finished"].as_u64() > Some(20) && page["bars"].as_u64() > Some(0)
+        })
+        .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let second = browser.run(READ_PAGE).await;
-    assert!(!pipeline.is_finished(), "the pipeline should still run; make ITEMS larger");
-    assert!(second["finished"].as_u64() > first["finished"].as_u64(), "{} then {}", first["finished"], second["finished"]);
+    assert!(
+        !pipeline.is_finished(),
+        "the pipeline should still run; make ITEMS larger"
+    );
+    assert!(
+        second["finished"].as_u64() > first["finished"].as_u64(),
+        "{} then {}",
+        first["finished"],
+        second["finished"]
+    );
     assert!(second["drawnAt"].as_f64() > first["drawnAt"].as_f64());
-    assert_ne!(second["image"], first["image"], "the task stream did not change");
+    assert_ne!(
+        second["image"], first["image"],
+        "the task stream did not change"
+    );
     assert!(second["bars"].as_u64() > Some(0));
 
     let screenshot = browser.screenshot().await;
     assert!(screenshot.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs").join("dashboard.png");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("docs")
+        .join("dashboard.png");
     std::fs::create_dir_all(path.parent().expect("docs/")).expect("docs/ exists");
     std::fs::write(&path, &screenshot).expect("screenshot saved");
 
@@ -226,9 +289,17 @@ async fn the_dashboard_follows_a_pipeline_in_headless_chromium() {
     let failed = results.iter().filter(|result| result.is_err()).count() as u64;
     assert_eq!(failed, 30);
     let last = browser
-        .wait_for(READ_PAGE, |page| page["finished"].as_u64() == Some(ITEMS as u64 - failed))
+        .wait_for(READ_PAGE, |page| {
+            page["finished"].as_u64() == Some(ITEMS as u64 - failed)
+        })
         .await;
     assert_eq!(last["failed"].as_u64(), Some(failed));
-    assert!(last["errors"].as_str().is_some_and(|text| text.contains("unlucky thirteen")), "{}", last["errors"]);
+    assert!(
+        last["errors"]
+            .as_str()
+            .is_some_and(|text| text.contains("unlucky thirteen")),
+        "{}",
+        last["errors"]
+    );
     browser.close().await;
 }

@@ -79,7 +79,9 @@ async fn a_slow_sink_paces_the_emitter_and_buffer_lets_n_run_ahead() {
     source.close();
     assert_eq!(
         list.await.unwrap(),
-        (0..6).map(|x| (x, ms(100 * (u64::from(x) + 1)))).collect::<Vec<_>>()
+        (0..6)
+            .map(|x| (x, ms(100 * (u64::from(x) + 1))))
+            .collect::<Vec<_>>()
     );
 }
 
@@ -238,16 +240,17 @@ async fn an_upstream_panic_reaches_the_sink() {
         source.emit(x).await.unwrap();
     }
     let err = list.await.unwrap_err();
-    assert!(
-        matches!(err, rivulet::Error::Panicked { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, rivulet::Error::Panicked { .. }), "{err:?}");
     assert!(
         err.to_string()
             .contains("`retain` closure panicked: too big: 3"),
         "{err}"
     );
-    assert_eq!(source.subscriber_count(), 0, "the panicked task let go of its subscription");
+    assert_eq!(
+        source.subscriber_count(),
+        0,
+        "the panicked task let go of its subscription"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -263,7 +266,10 @@ async fn items_before_a_panic_still_arrive() {
     let payload = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(buffered.next()))
         .await
         .unwrap_err();
-    assert_eq!(payload.downcast_ref::<String>().map(String::as_str), Some("too big: 3"));
+    assert_eq!(
+        payload.downcast_ref::<String>().map(String::as_str),
+        Some("too big: 3")
+    );
 }
 
 #[tokio::test(start_paused = true)]

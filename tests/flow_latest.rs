@@ -28,7 +28,10 @@ fn slow<T: Send + 'static>(
 /// Checks that `out` holds no item twice and keeps the upstream's order, and that it ends with
 /// the upstream's last item.
 fn assert_ordered_subsequence_ending_with(out: &[u32], last: u32) {
-    assert!(out.windows(2).all(|w| w[0] < w[1]), "repeated or reordered: {out:?}");
+    assert!(
+        out.windows(2).all(|w| w[0] < w[1]),
+        "repeated or reordered: {out:?}"
+    );
     assert_eq!(out.last(), Some(&last), "{out:?}");
 }
 

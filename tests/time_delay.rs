@@ -56,7 +56,11 @@ async fn each_item_is_held_for_its_own_delay_in_order() {
         list.await.unwrap(),
         vec![(0, ms(30)), (1, ms(40)), (2, ms(41)), (3, ms(91))]
     );
-    assert_eq!(start.elapsed(), ms(91), "the stream ends once the last held item is out");
+    assert_eq!(
+        start.elapsed(),
+        ms(91),
+        "the stream ends once the last held item is out"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -22,7 +22,11 @@ async fn v91_partition_timeout() {
     for x in 0..5 {
         source.emit(x).await.unwrap();
     }
-    assert_eq!(start.elapsed(), Duration::ZERO, "a partial batch takes items at once");
+    assert_eq!(
+        start.elapsed(),
+        Duration::ZERO,
+        "a partial batch takes items at once"
+    );
     sleep(ms(100)).await;
     assert_eq!(list.snapshot(), vec![(vec![0, 1, 2, 3, 4], ms(10))]);
 }
@@ -83,7 +87,11 @@ async fn partial_batch_at_the_end() {
         .partition_timeout(2, ms(10))
         .collect()
         .await;
-    assert_eq!(none, vec![vec![0, 1], vec![2, 3]], "no empty batch at the end");
+    assert_eq!(
+        none,
+        vec![vec![0, 1], vec![2, 3]],
+        "no empty batch at the end"
+    );
 }
 
 #[test]

@@ -30,7 +30,13 @@ async fn v86_rate_limit() {
     assert_eq!(returned, vec![ms(50), ms(100), ms(150), ms(200), ms(250)]);
     assert_eq!(
         list.snapshot(),
-        vec![(0, ms(0)), (1, ms(50)), (2, ms(100)), (3, ms(150)), (4, ms(200))]
+        vec![
+            (0, ms(0)),
+            (1, ms(50)),
+            (2, ms(100)),
+            (3, ms(150)),
+            (4, ms(200))
+        ]
     );
 }
 
@@ -59,7 +65,9 @@ async fn rate_limit_never_drops() {
         .await;
     assert_eq!(
         out,
-        (0..20).map(|x| (x, ms(5 * u64::from(x)))).collect::<Vec<_>>()
+        (0..20)
+            .map(|x| (x, ms(5 * u64::from(x))))
+            .collect::<Vec<_>>()
     );
 }
 
@@ -78,10 +86,7 @@ async fn an_item_after_a_quiet_spell_passes_at_once() {
     source.emit(1).await.unwrap();
     source.emit(2).await.unwrap();
     sleep(ms(100)).await;
-    assert_eq!(
-        list.snapshot(),
-        vec![(0, ms(0)), (1, ms(80)), (2, ms(130))]
-    );
+    assert_eq!(list.snapshot(), vec![(0, ms(0)), (1, ms(80)), (2, ms(130))]);
 }
 
 #[tokio::test(start_paused = true)]

@@ -27,7 +27,11 @@ async fn v83_timed_window() {
     sleep(ms(1)).await;
     for x in 0..10 {
         source.emit(x).await.unwrap(); // at 1, 5, 9, ... 37 ms
-        assert_eq!(start.elapsed(), ms(1 + 4 * x as u64), "the window takes items at once");
+        assert_eq!(
+            start.elapsed(),
+            ms(1 + 4 * x as u64),
+            "the window takes items at once"
+        );
         sleep(ms(4)).await;
     }
     sleep(ms(10)).await; // 51 ms
@@ -114,7 +118,11 @@ async fn a_last_window_when_the_upstream_ends() {
     source.close();
     let start = Instant::now();
     assert_eq!(list.await.unwrap(), vec![vec![7, 8]]);
-    assert_eq!(start.elapsed(), Duration::ZERO, "the last window does not wait for its interval");
+    assert_eq!(
+        start.elapsed(),
+        Duration::ZERO,
+        "the last window does not wait for its interval"
+    );
 }
 
 /// V84: a slow consumer holds the window back, and the window holds the emitter back.
@@ -147,11 +155,16 @@ async fn v84_timed_window_backpressure() {
         .sink(drop);
     sleep(ms(5)).await;
     let mut returned = Vec::new();
-    for x in 0..5 {
-        source.emit(x).await.unwrap();
-        returned.push(start.elapsed());
-        sleep(ms(10)).await;
-    }
+    // A window that starved its upstream would hold the emitter for ever; fail instead.
+    tokio::time::timeout(ms(10_000), async {
+        for x in 0..5 {
+            source.emit(x).await.unwrap();
+            returned.push(start.elapsed());
+            sleep(ms(10)).await;
+        }
+    })
+    .await
+    .expect("the emitter was starved");
     assert_eq!(returned, vec![ms(5), ms(15), ms(25), ms(110), ms(210)]);
     assert_eq!(start.elapsed(), ms(220));
 
@@ -278,5 +291,6 @@ fn zero_window_is_refused() {
 #[test]
 #[should_panic(expected = "timed_window_unique: `dur` must be at least 1ns")]
 fn zero_unique_window_is_refused() {
-    let _ = futures::stream::empty::<i32>().timed_window_unique(Duration::ZERO, |x| *x, Keep::First);
+    let _ =
+        futures::stream::empty::<i32>().timed_window_unique(Duration::ZERO, |x| *x, Keep::First);
 }

@@ -35,7 +35,7 @@ where
     S: Stream + Send + 'static,
     S::Item: Send + 'static,
 {
-    let (tx, rx) = mpsc::channel(capacity + 1);
+    let (tx, rx) = mpsc::channel(capacity);
     let task = tokio::spawn(async move {
         let mut upstream = std::pin::pin!(upstream);
         while let Some(x) = upstream.next().await {

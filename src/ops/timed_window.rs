@@ -88,9 +88,6 @@ pub(super) fn poll_windows<S: Stream>(
     if *done {
         return Poll::Ready(None);
     }
-    if intervals.poll_close(cx).is_ready() {
-        return Poll::Ready(Some(window.take()));
-    }
     let mut taken = 0;
     while taken < READY_BUDGET {
         match stream.as_mut().poll_next(cx) {

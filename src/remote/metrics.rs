@@ -138,7 +138,11 @@ enum RequestKind {
 }
 
 impl RequestKind {
-    const ALL: [RequestKind; 3] = [RequestKind::Scatter, RequestKind::Submit, RequestKind::Fetch];
+    const ALL: [RequestKind; 3] = [
+        RequestKind::Scatter,
+        RequestKind::Submit,
+        RequestKind::Fetch,
+    ];
 
     fn of(request: &Request) -> Self {
         match request {
@@ -196,7 +200,9 @@ impl WorkerRecord {
 
     fn state(&self) -> MutexGuard<'_, WorkerState> {
         // Every update under this lock is a few assignments; a panic cannot leave it half-done.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -290,12 +296,16 @@ fn bump(counter: &AtomicU64) {
 fn drop_one(counter: &AtomicU64) {
     // Every decrement pairs with an earlier increment; saturate rather than wrap should a
     // hook ever be called twice.
-    let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
+    let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+        Some(n.saturating_sub(1))
+    });
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // The records under these locks are updated by single pushes and pops.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Metrics {
@@ -318,7 +328,10 @@ impl Metrics {
 
     fn replace_worker(&self, worker: WorkerId, slots: u32) -> Arc<WorkerRecord> {
         let record = Arc::new(WorkerRecord::new(worker, slots));
-        let mut workers = self.workers.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut workers = self
+            .workers
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let index = worker.index();
         if workers.len() <= index {
             workers.resize(index + 1, None);
@@ -380,10 +393,16 @@ impl Metrics {
                 state.held_bytes += size;
             }
             Request::Submit(task) => {
-                record.bytes_sent.fetch_add(task.params.len() as u64, Ordering::Relaxed);
+                record
+                    .bytes_sent
+                    .fetch_add(task.params.len() as u64, Ordering::Relaxed);
                 bump(&record.tasks_in_flight);
                 bump(&self.totals.submitted);
-                let label = if task.kind == TaskKind::Zip { ZIP_LABEL } else { task.function.as_str() };
+                let label = if task.kind == TaskKind::Zip {
+                    ZIP_LABEL
+                } else {
+                    task.function.as_str()
+                };
                 let mut state = record.state();
                 for (slot, key) in in_flight.outputs.iter_mut().zip(&task.outputs) {
                     *slot = Some(*key);
@@ -415,7 +434,12 @@ impl Metrics {
     }
 
     /// The response to a request arrived (or `None`: the worker was lost first).
-    pub(crate) fn on_response(&self, worker: WorkerId, request: InFlight, response: Option<&Response>) {
+    pub(crate) fn on_response(
+        &self,
+        worker: WorkerId,
+        request: InFlight,
+        response: Option<&Response>,
+    ) {
         let now = Instant::now();
         let record = match request.worker {
             Some(record) => record,
@@ -423,7 +447,8 @@ impl Metrics {
         };
         drop_one(&record.requests_in_flight);
         if response.is_some() {
-            self.latency[request.kind as usize].observe(now.saturating_duration_since(request.sent));
+            self.latency[request.kind as usize]
+                .observe(now.saturating_duration_since(request.sent));
         }
         match request.kind {
             RequestKind::Submit => {
@@ -446,14 +471,22 @@ impl Metrics {
                     TaskOutcome::Failed => &self.totals.failed,
                     TaskOutcome::Lost => &self.totals.lost,
                 });
-                let name = function.map_or_else(|| Arc::from(""), |function| Arc::clone(&function.name));
+                let name =
+                    function.map_or_else(|| Arc::from(""), |function| Arc::clone(&function.name));
                 if let Some(Response::Failed(message) | Response::Rejected(message)) = response {
-                    self.record_error(Some(worker), "task failed", Some(Arc::clone(&name)), message);
+                    self.record_error(
+                        Some(worker),
+                        "task failed",
+                        Some(Arc::clone(&name)),
+                        message,
+                    );
                 }
                 let returned: u64 = match response {
-                    Some(Response::Done { values, .. }) => {
-                        values.iter().flatten().map(|value| value.len() as u64).sum()
-                    }
+                    Some(Response::Done { values, .. }) => values
+                        .iter()
+                        .flatten()
+                        .map(|value| value.len() as u64)
+                        .sum(),
                     _ => 0,
                 };
                 record.bytes_received.fetch_add(returned, Ordering::Relaxed);
@@ -482,7 +515,9 @@ impl Metrics {
             }
             RequestKind::Fetch => match response {
                 Some(Response::Value(bytes)) => {
-                    record.bytes_received.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    record
+                        .bytes_received
+                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
                 }
                 // A fetch of a failed task's value repeats the task's error: already recorded.
                 Some(Response::Rejected(message)) => {
@@ -516,7 +551,12 @@ impl Metrics {
     pub(crate) fn on_worker_lost(&self, worker: WorkerId) {
         let record = self.worker(worker);
         if record.up.swap(false, Ordering::AcqRel) && !self.closed.is_cancelled() {
-            self.record_error(Some(worker), "worker lost", None, "the connection to the worker ended");
+            self.record_error(
+                Some(worker),
+                "worker lost",
+                None,
+                "the connection to the worker ended",
+            );
         }
         let mut state = record.state();
         // Its values went with it.
@@ -550,7 +590,10 @@ impl Metrics {
     pub(crate) fn sample_if_due(&self) {
         let at = self.elapsed(Instant::now());
         let mut history = lock(&self.history);
-        if history.back().is_some_and(|last| at < last.at + SAMPLE_EVERY) {
+        if history
+            .back()
+            .is_some_and(|last| at < last.at + SAMPLE_EVERY)
+        {
             return;
         }
         let latency = &self.latency[RequestKind::Submit as usize];
@@ -587,8 +630,14 @@ impl Metrics {
         for record in self.workers() {
             let (values_held, bytes_held, worker_functions, worker_tasks) = {
                 let state = record.state();
-                let functions: Vec<Arc<FunctionRecord>> = state.functions.values().cloned().collect();
-                (state.held.len(), state.held_bytes, functions, state.tasks.clone())
+                let functions: Vec<Arc<FunctionRecord>> =
+                    state.functions.values().cloned().collect();
+                (
+                    state.held.len(),
+                    state.held_bytes,
+                    functions,
+                    state.tasks.clone(),
+                )
             };
             let slots = record.slots.load(Ordering::Relaxed);
             let up = record.up.load(Ordering::Relaxed);
@@ -620,7 +669,11 @@ impl Metrics {
                 addr: record.id.addr().to_string(),
                 connected: up,
                 slots,
-                busy_slots: if up { tasks_in_flight.min(u64::from(slots)) as u32 } else { 0 },
+                busy_slots: if up {
+                    tasks_in_flight.min(u64::from(slots)) as u32
+                } else {
+                    0
+                },
                 tasks_in_flight,
                 requests_in_flight: load(&record.requests_in_flight),
                 values_held,
@@ -648,7 +701,12 @@ impl Metrics {
         let submit = &self.latency[RequestKind::Submit as usize];
         let recent_from = history.len().saturating_sub(RECENT_SAMPLES + 1);
         let latency_now = match history.get(recent_from) {
-            Some(from) => latency_between(&from.latency, &submit.counts(), from.latency_sum_ns, load(&submit.sum_ns)),
+            Some(from) => latency_between(
+                &from.latency,
+                &submit.counts(),
+                from.latency_sum_ns,
+                load(&submit.sum_ns),
+            ),
             None => latency_between(&[0; BUCKETS], &submit.counts(), 0, load(&submit.sum_ns)),
         };
         Snapshot {
@@ -681,7 +739,12 @@ impl Metrics {
                 .windows(2)
                 .map(|pair| LatencyPoint {
                     at_ms: millis(pair[1].at),
-                    ..latency_between(&pair[0].latency, &pair[1].latency, pair[0].latency_sum_ns, pair[1].latency_sum_ns)
+                    ..latency_between(
+                        &pair[0].latency,
+                        &pair[1].latency,
+                        pair[0].latency_sum_ns,
+                        pair[1].latency_sum_ns,
+                    )
                 })
                 .collect(),
             latency_now,
@@ -694,24 +757,73 @@ impl Metrics {
         let mut out = String::with_capacity(4096);
         let workers = self.workers();
         let labels = |record: &WorkerRecord| {
-            format!("worker=\"{}\",addr=\"{}\"", record.id.index(), record.id.addr())
+            format!(
+                "worker=\"{}\",addr=\"{}\"",
+                record.id.index(),
+                record.id.addr()
+            )
         };
-        header(&mut out, "rivulet_worker_up", "gauge", "Whether the client's connection to the worker is up (1) or lost (0).");
+        header(
+            &mut out,
+            "rivulet_worker_up",
+            "gauge",
+            "Whether the client's connection to the worker is up (1) or lost (0).",
+        );
         for record in &workers {
             let up = u8::from(record.up.load(Ordering::Relaxed));
             let _ = writeln!(out, "rivulet_worker_up{{{}}} {up}", labels(record));
         }
-        header(&mut out, "rivulet_worker_slots", "gauge", "Task slots the worker announced.");
+        header(
+            &mut out,
+            "rivulet_worker_slots",
+            "gauge",
+            "Task slots the worker announced.",
+        );
         for record in &workers {
-            let _ = writeln!(out, "rivulet_worker_slots{{{}}} {}", labels(record), record.slots.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "rivulet_worker_slots{{{}}} {}",
+                labels(record),
+                record.slots.load(Ordering::Relaxed)
+            );
         }
-        let per_worker: [(&str, &str, &str, fn(&WorkerRecord) -> u64); 6] = [
-            ("rivulet_tasks_in_flight", "gauge", "Tasks submitted to the worker and not answered yet.", |r| load(&r.tasks_in_flight)),
-            ("rivulet_requests_in_flight", "gauge", "Requests (scatters, tasks, fetches) sent to the worker and not answered yet.", |r| load(&r.requests_in_flight)),
-            ("rivulet_values_held", "gauge", "Values the worker keeps for the client.", |r| r.state().held.len() as u64),
-            ("rivulet_values_held_bytes", "gauge", "Encoded size of the values the worker keeps for the client.", |r| r.state().held_bytes),
-            ("rivulet_sent_bytes_total", "counter", "Value and parameter bytes sent to the worker.", |r| load(&r.bytes_sent)),
-            ("rivulet_received_bytes_total", "counter", "Value bytes received from the worker.", |r| load(&r.bytes_received)),
+        let per_worker: [WorkerSeries; 6] = [
+            (
+                "rivulet_tasks_in_flight",
+                "gauge",
+                "Tasks submitted to the worker and not answered yet.",
+                |r| load(&r.tasks_in_flight),
+            ),
+            (
+                "rivulet_requests_in_flight",
+                "gauge",
+                "Requests (scatters, tasks, fetches) sent to the worker and not answered yet.",
+                |r| load(&r.requests_in_flight),
+            ),
+            (
+                "rivulet_values_held",
+                "gauge",
+                "Values the worker keeps for the client.",
+                |r| r.state().held.len() as u64,
+            ),
+            (
+                "rivulet_values_held_bytes",
+                "gauge",
+                "Encoded size of the values the worker keeps for the client.",
+                |r| r.state().held_bytes,
+            ),
+            (
+                "rivulet_sent_bytes_total",
+                "counter",
+                "Value and parameter bytes sent to the worker.",
+                |r| load(&r.bytes_sent),
+            ),
+            (
+                "rivulet_received_bytes_total",
+                "counter",
+                "Value bytes received from the worker.",
+                |r| load(&r.bytes_received),
+            ),
         ];
         for (name, kind, help, value) in per_worker {
             header(&mut out, name, kind, help);
@@ -719,11 +831,25 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{{{}}} {}", labels(record), value(record));
             }
         }
-        let per_function: [(&str, &str, fn(&FunctionRecord) -> u64); 4] = [
-            ("rivulet_tasks_submitted_total", "Tasks submitted.", |f| load(&f.submitted)),
-            ("rivulet_tasks_finished_total", "Tasks that ran and kept their outputs.", |f| load(&f.finished)),
-            ("rivulet_tasks_failed_total", "Tasks whose function failed, or that the worker rejected.", |f| load(&f.failed)),
-            ("rivulet_tasks_lost_total", "Tasks whose worker was lost before it answered.", |f| load(&f.lost)),
+        let per_function: [FunctionSeries; 4] = [
+            ("rivulet_tasks_submitted_total", "Tasks submitted.", |f| {
+                load(&f.submitted)
+            }),
+            (
+                "rivulet_tasks_finished_total",
+                "Tasks that ran and kept their outputs.",
+                |f| load(&f.finished),
+            ),
+            (
+                "rivulet_tasks_failed_total",
+                "Tasks whose function failed, or that the worker rejected.",
+                |f| load(&f.failed),
+            ),
+            (
+                "rivulet_tasks_lost_total",
+                "Tasks whose worker was lost before it answered.",
+                |f| load(&f.lost),
+            ),
         ];
         let functions: Vec<(&WorkerRecord, Vec<Arc<FunctionRecord>>)> = workers
             .iter()
@@ -747,29 +873,74 @@ impl Metrics {
                 }
             }
         }
-        header(&mut out, "rivulet_values_gathered_total", "counter", "Values brought back to the client (gather, fetch).");
-        let _ = writeln!(out, "rivulet_values_gathered_total {}", load(&self.totals.gathered));
-        header(&mut out, "rivulet_values_scattered_total", "counter", "Values sent to workers by scatter.");
-        let _ = writeln!(out, "rivulet_values_scattered_total {}", load(&self.totals.scattered));
+        header(
+            &mut out,
+            "rivulet_values_gathered_total",
+            "counter",
+            "Values brought back to the client (gather, fetch).",
+        );
+        let _ = writeln!(
+            out,
+            "rivulet_values_gathered_total {}",
+            load(&self.totals.gathered)
+        );
+        header(
+            &mut out,
+            "rivulet_values_scattered_total",
+            "counter",
+            "Values sent to workers by scatter.",
+        );
+        let _ = writeln!(
+            out,
+            "rivulet_values_scattered_total {}",
+            load(&self.totals.scattered)
+        );
         let name = "rivulet_request_duration_seconds";
-        header(&mut out, name, "histogram", "Round trip of requests to workers, from sending to the reply, by kind.");
+        header(
+            &mut out,
+            name,
+            "histogram",
+            "Round trip of requests to workers, from sending to the reply, by kind.",
+        );
         for kind in RequestKind::ALL {
             let histogram = &self.latency[kind as usize];
             let counts = histogram.counts();
             let mut cumulative = 0;
             for (bound, count) in LATENCY_BOUNDS.iter().zip(&counts) {
                 cumulative += count;
-                let _ = writeln!(out, "{name}_bucket{{kind=\"{}\",le=\"{bound}\"}} {cumulative}", kind.label());
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{kind=\"{}\",le=\"{bound}\"}} {cumulative}",
+                    kind.label()
+                );
             }
             cumulative += counts[BUCKETS - 1];
-            let _ = writeln!(out, "{name}_bucket{{kind=\"{}\",le=\"+Inf\"}} {cumulative}", kind.label());
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{kind=\"{}\",le=\"+Inf\"}} {cumulative}",
+                kind.label()
+            );
             let sum = load(&histogram.sum_ns) as f64 / 1e9;
             let _ = writeln!(out, "{name}_sum{{kind=\"{}\"}} {sum}", kind.label());
-            let _ = writeln!(out, "{name}_count{{kind=\"{}\"}} {cumulative}", kind.label());
+            let _ = writeln!(
+                out,
+                "{name}_count{{kind=\"{}\"}} {cumulative}",
+                kind.label()
+            );
         }
         out
     }
 }
+
+/// A per-worker series of `/metrics`: name, type, help, and how to read it.
+type WorkerSeries = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&WorkerRecord) -> u64,
+);
+/// A per-function counter of `/metrics`: name, help, and how to read it.
+type FunctionSeries = (&'static str, &'static str, fn(&FunctionRecord) -> u64);
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
@@ -795,7 +966,12 @@ fn millis(duration: Duration) -> f64 {
 }
 
 /// The latency of the round trips counted between two cumulative samples.
-fn latency_between(from: &[u64; BUCKETS], to: &[u64; BUCKETS], from_sum: u64, to_sum: u64) -> LatencyPoint {
+fn latency_between(
+    from: &[u64; BUCKETS],
+    to: &[u64; BUCKETS],
+    from_sum: u64,
+    to_sum: u64,
+) -> LatencyPoint {
     let counts: [u64; BUCKETS] = std::array::from_fn(|i| to[i].saturating_sub(from[i]));
     let total: u64 = counts.iter().sum();
     let mean_ms = (total > 0).then(|| to_sum.saturating_sub(from_sum) as f64 / total as f64 / 1e6);

@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
-use crate::remote::dashboard::http::{self, Reply, Routes, ServeAddr, Server};
 use crate::remote::dashboard::ServeError;
+use crate::remote::dashboard::http::{self, Reply, Routes, ServeAddr, Server};
 use crate::remote::metrics::escape_label;
 
 /// The worker counters of this process ([`WorkerStats::global`]).
@@ -35,6 +35,9 @@ pub struct WorkerStats {
     /// Tasks run and failed, by function.
     functions: Mutex<BTreeMap<&'static str, TaskCounts>>,
 }
+
+/// A per-function counter of `/metrics`: name, help, and how to read it.
+type TaskSeries = (&'static str, &'static str, fn(&TaskCounts) -> u64);
 
 #[derive(Debug, Default, Clone, Copy)]
 struct TaskCounts {
@@ -77,7 +80,9 @@ impl WorkerStats {
 
     fn functions(&self) -> MutexGuard<'_, BTreeMap<&'static str, TaskCounts>> {
         // Updates under the lock are two additions; a panic cannot leave them half-done.
-        self.functions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.functions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A worker with `slots` task slots serves until the guard is dropped.
@@ -113,7 +118,9 @@ impl WorkerStats {
         let count = count as u64;
         let _ = self
             .values_held
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(count)));
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_sub(count))
+            });
     }
 
     /// Task slots of the workers serving in this process.
@@ -150,23 +157,55 @@ impl WorkerStats {
     pub fn prometheus(&self) -> String {
         let mut out = String::with_capacity(1024);
         let gauges = [
-            ("rivulet_worker_slots", "Task slots of the workers serving in this process.", self.slots()),
-            ("rivulet_worker_busy_slots", "Task slots running a task now.", self.busy_slots()),
-            ("rivulet_worker_connections", "Clients connected now.", self.connections()),
-            ("rivulet_worker_values_held", "Values kept for clients now.", self.values_held()),
+            (
+                "rivulet_worker_slots",
+                "Task slots of the workers serving in this process.",
+                self.slots(),
+            ),
+            (
+                "rivulet_worker_busy_slots",
+                "Task slots running a task now.",
+                self.busy_slots(),
+            ),
+            (
+                "rivulet_worker_connections",
+                "Clients connected now.",
+                self.connections(),
+            ),
+            (
+                "rivulet_worker_values_held",
+                "Values kept for clients now.",
+                self.values_held(),
+            ),
         ];
         for (name, help, value) in gauges {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
         }
         let functions = self.functions().clone();
-        let counters: [(&str, &str, fn(&TaskCounts) -> u64); 2] = [
-            ("rivulet_worker_tasks_run_total", "Tasks run (failed ones included), by function.", |c| c.run),
-            ("rivulet_worker_tasks_failed_total", "Tasks whose function failed, by function.", |c| c.failed),
+        let counters: [TaskSeries; 2] = [
+            (
+                "rivulet_worker_tasks_run_total",
+                "Tasks run (failed ones included), by function.",
+                |c| c.run,
+            ),
+            (
+                "rivulet_worker_tasks_failed_total",
+                "Tasks whose function failed, by function.",
+                |c| c.failed,
+            ),
         ];
         for (name, help, value) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             for (function, counts) in &functions {
-                let _ = writeln!(out, "{name}{{function=\"{}\"}} {}", escape_label(function), value(counts));
+                let _ = writeln!(
+                    out,
+                    "{name}{{function=\"{}\"}} {}",
+                    escape_label(function),
+                    value(counts)
+                );
             }
         }
         out

@@ -1,6 +1,7 @@
 //! A plain HTTP/1.1 client over a TCP stream, for the dashboard tests (and their WebDriver):
 //! one request per connection, which is all a test needs and shows that nothing beyond plain
 //! HTTP is required to read the dashboard.
+#![allow(dead_code, reason = "each test file uses what it needs")]
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -10,20 +11,23 @@ use tokio::net::TcpStream;
 
 /// An answer: status code, header lines (lower-cased names) and body.
 #[derive(Debug)]
-pub struct Answer {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
 }
 
 impl Answer {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
 /// Sends one request and reads the whole answer.
-pub async fn request(
+pub(crate) async fn request(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -34,14 +38,20 @@ pub async fn request(
         .await
         .map_err(|_| std::io::Error::other("connect timed out"))??;
     let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
-    if !extra_headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
+    if !extra_headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+    {
         head.push_str(&format!("Host: {addr}\r\n"));
     }
     for (name, value) in extra_headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     if !body.is_empty() || method == "POST" {
-        head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+        head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).await?;
@@ -99,10 +109,16 @@ pub async fn request(
         .filter_map(|line| line.split_once(':'))
         .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
         .collect();
-    Ok(Answer { status, headers, body })
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// `GET path`, expecting an answer.
-pub async fn get(addr: SocketAddr, path: &str) -> Answer {
-    request(addr, "GET", path, &[], "").await.expect("the server answers")
+pub(crate) async fn get(addr: SocketAddr, path: &str) -> Answer {
+    request(addr, "GET", path, &[], "")
+        .await
+        .expect("the server answers")
 }

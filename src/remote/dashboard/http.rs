@@ -57,7 +57,11 @@ pub(crate) struct ServeAddr(Result<Vec<SocketAddr>, Arc<std::io::Error>>);
 
 impl ServeAddr {
     pub(crate) fn resolve(addr: impl ToSocketAddrs) -> Self {
-        ServeAddr(addr.to_socket_addrs().map(Iterator::collect).map_err(Arc::new))
+        ServeAddr(
+            addr.to_socket_addrs()
+                .map(Iterator::collect)
+                .map_err(Arc::new),
+        )
     }
 }
 
@@ -98,9 +102,16 @@ impl Drop for Server {
 
 /// Listens on the first of `addrs` that can be bound and serves `routes` on the current tokio
 /// runtime until `stop` is cancelled or the returned server dropped.
-pub(crate) fn start(addrs: &ServeAddr, routes: Routes, stop: CancellationToken) -> Result<Server, ServeError> {
+pub(crate) fn start(
+    addrs: &ServeAddr,
+    routes: Routes,
+    stop: CancellationToken,
+) -> Result<Server, ServeError> {
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| ServeError::NoRuntime)?;
-    let addrs = addrs.0.as_ref().map_err(|error| ServeError::Resolve(Arc::clone(error)))?;
+    let addrs = addrs
+        .0
+        .as_ref()
+        .map_err(|error| ServeError::Resolve(Arc::clone(error)))?;
     let mut last_error = ServeError::NoAddress;
     for addr in addrs {
         let bound = std::net::TcpListener::bind(addr)
@@ -113,16 +124,31 @@ pub(crate) fn start(addrs: &ServeAddr, routes: Routes, stop: CancellationToken) 
         match bound {
             Ok((local, listener)) => {
                 debug!(addr = %local, "serving diagnostics over HTTP");
-                runtime.spawn(accept_loop(listener, routes, stop.clone(), local.ip().is_loopback()));
+                runtime.spawn(accept_loop(
+                    listener,
+                    routes,
+                    stop.clone(),
+                    local.ip().is_loopback(),
+                ));
                 return Ok(Server { addr: local, stop });
             }
-            Err(source) => last_error = ServeError::Bind { addr: *addr, source },
+            Err(source) => {
+                last_error = ServeError::Bind {
+                    addr: *addr,
+                    source,
+                }
+            }
         }
     }
     Err(last_error)
 }
 
-async fn accept_loop(listener: TcpListener, routes: Routes, stop: CancellationToken, loopback: bool) {
+async fn accept_loop(
+    listener: TcpListener,
+    routes: Routes,
+    stop: CancellationToken,
+    loopback: bool,
+) {
     // Dropped at the end, which aborts the connections still open.
     let mut connections = JoinSet::new();
     loop {
@@ -162,11 +188,19 @@ fn respond<B>(request: &Request<B>, routes: &Routes, loopback: bool) -> Response
     if loopback && !host_is_local(request.headers()) {
         // A page of another site, whose name was made to point here (DNS rebinding), must
         // not read this one.
-        return plain(StatusCode::FORBIDDEN, "use http://localhost or an IP address\n");
+        return plain(
+            StatusCode::FORBIDDEN,
+            "use http://localhost or an IP address\n",
+        );
     }
     if request.method() != Method::GET && request.method() != Method::HEAD {
-        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "read-only: GET and HEAD only\n");
-        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        let mut response = plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "read-only: GET and HEAD only\n",
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return response;
     }
     match routes(request.uri().path()) {
@@ -179,7 +213,9 @@ fn respond<B>(request: &Request<B>, routes: &Routes, loopback: bool) -> Response
         }
         Reply::Redirect(location) => {
             let mut response = plain(StatusCode::SEE_OTHER, "");
-            response.headers_mut().insert(header::LOCATION, HeaderValue::from_static(location));
+            response
+                .headers_mut()
+                .insert(header::LOCATION, HeaderValue::from_static(location));
             response
         }
         Reply::NotFound => plain(StatusCode::NOT_FOUND, "not found\n"),
@@ -188,19 +224,28 @@ fn respond<B>(request: &Request<B>, routes: &Routes, loopback: bool) -> Response
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
-    let mut response = secured(Response::new(Full::new(Bytes::from_static(text.as_bytes()))));
+    let mut response = secured(Response::new(Full::new(Bytes::from_static(
+        text.as_bytes(),
+    ))));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 
 fn secured(mut response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -232,16 +277,29 @@ mod tests {
 
     fn with_host(host: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(header::HOST, HeaderValue::from_str(host).expect("a valid header"));
+        headers.insert(
+            header::HOST,
+            HeaderValue::from_str(host).expect("a valid header"),
+        );
         headers
     }
 
     #[test]
     fn local_hosts_pass_and_other_names_do_not() {
-        for host in ["localhost:8787", "LOCALHOST", "127.0.0.1:1", "[::1]:8787", "10.0.0.7"] {
+        for host in [
+            "localhost:8787",
+            "LOCALHOST",
+            "127.0.0.1:1",
+            "[::1]:8787",
+            "10.0.0.7",
+        ] {
             assert!(host_is_local(&with_host(host)), "{host}");
         }
-        for host in ["evil.example:8787", "localhost.evil.example", "127.0.0.1.evil.example"] {
+        for host in [
+            "evil.example:8787",
+            "localhost.evil.example",
+            "127.0.0.1.evil.example",
+        ] {
             assert!(!host_is_local(&with_host(host)), "{host}");
         }
         assert!(host_is_local(&HeaderMap::new()));

@@ -84,8 +84,14 @@ impl Dashboard {
 fn route(metrics: &Weak<Metrics>, path: &str) -> Reply {
     match path {
         "/" => Reply::Redirect("/status"),
-        "/status" => Reply::Page("text/html; charset=utf-8", Bytes::from_static(STATUS_HTML.as_bytes())),
-        "/status.css" => Reply::Page("text/css; charset=utf-8", Bytes::from_static(STATUS_CSS.as_bytes())),
+        "/status" => Reply::Page(
+            "text/html; charset=utf-8",
+            Bytes::from_static(STATUS_HTML.as_bytes()),
+        ),
+        "/status.css" => Reply::Page(
+            "text/css; charset=utf-8",
+            Bytes::from_static(STATUS_CSS.as_bytes()),
+        ),
         "/status.js" => Reply::Page(
             "text/javascript; charset=utf-8",
             Bytes::from_static(STATUS_JS.as_bytes()),

@@ -5,6 +5,7 @@
   const POLL_MS = 400; // at least twice a second, even with the fetch's own time
   const STREAM_WINDOW_MS = 15000;
   const HISTORY_WINDOW_MS = 300000;
+  const MIN_HISTORY_WINDOW_MS = 30000;
   const MAX_TASKS_PER_WORKER = 4000;
   const MAX_LANES = 12;
 
@@ -207,6 +208,7 @@
       ctx.moveTo(tx, 0);
       ctx.lineTo(tx, height - axis);
       ctx.stroke();
+      ctx.textAlign = ago === 0 ? "right" : "center";
       if (ago % 5000 === 0) ctx.fillText(ago === 0 ? "now" : `−${ago / 1000} s`, tx, height - 6);
     }
 
@@ -270,38 +272,45 @@
   function niceMax(value) {
     if (!(value > 0)) return 1;
     const step = 10 ** Math.floor(Math.log10(value));
-    for (const m of [1, 2, 2.5, 5, 10]) if (m * step >= value) return m * step;
+    for (const m of [1, 2, 2.5, 5, 10]) if (m * step >= value * (1 - 1e-9)) return m * step;
     return 10 * step;
   }
 
-  // A line chart of `series` ({name, color, points: [[t, v|null]]}) over the last minutes.
+  // A line chart of `series` ({name, color, points: [[t, v|null]]}) over the last minutes
+  // (or less, while there is less history).
   function lineChart(canvas, now, series, format) {
     const { ctx, width, height } = prepare(canvas);
-    const left = 52;
+    const left = 66;
     const bottom = 20;
     const plotWidth = width - left - 8;
     const plotHeight = height - bottom - 22;
-    const from = now - HISTORY_WINDOW_MS;
+    let first = now;
+    for (const s of series) if (s.points.length) first = Math.min(first, s.points[0][0]);
+    const span = Math.min(HISTORY_WINDOW_MS, Math.max(MIN_HISTORY_WINDOW_MS, now - first));
+    const from = now - span;
     let max = 0;
     for (const s of series) for (const [, v] of s.points) if (v !== null && v > max) max = v;
     max = niceMax(max * 1.1);
-    const x = (t) => left + ((t - from) / HISTORY_WINDOW_MS) * plotWidth;
+    const x = (t) => left + ((t - from) / span) * plotWidth;
     const y = (v) => 22 + plotHeight - (v / max) * plotHeight;
 
     ctx.strokeStyle = colors.grid;
     ctx.fillStyle = colors.muted;
     ctx.textAlign = "right";
-    for (let i = 0; i <= 4; i += 1) {
-      const v = (max * i) / 4;
+    for (let i = 0; i <= 5; i += 1) {
+      const v = (max * i) / 5;
       ctx.beginPath();
       ctx.moveTo(left, y(v));
       ctx.lineTo(width - 8, y(v));
       ctx.stroke();
-      ctx.fillText(format(v), left - 6, y(v) + 4);
+      ctx.fillText(v === 0 ? "0" : format(v), left - 6, y(v) + 4);
     }
     ctx.textAlign = "center";
-    for (let ago = 0; ago <= HISTORY_WINDOW_MS; ago += 60000) {
-      ctx.fillText(ago === 0 ? "now" : `−${ago / 60000} min`, x(now - ago), height - 5);
+    const tick = span > 120000 ? 60000 : span > 60000 ? 20000 : 10000;
+    for (let ago = 0; ago <= span; ago += tick) {
+      const label = ago === 0 ? "now" : tick >= 60000 ? `−${ago / 60000} min` : `−${ago / 1000} s`;
+      ctx.textAlign = ago === 0 ? "right" : "center";
+      ctx.fillText(label, x(now - ago), height - 5);
     }
 
     let legendX = left;
