@@ -191,9 +191,10 @@ impl Link {
     }
 
     /// How long the work already queued here will take, by this worker's recent task times:
-    /// the placement's measure, so that a slow worker gets less.
+    /// the placement's measure, so that a slow worker gets less. Idle workers all score zero
+    /// and share the work round-robin.
     pub(crate) fn expected_wait(&self) -> u128 {
-        (self.outstanding() as u128 + 1) * u128::from(self.task_time_ns.load(Ordering::Relaxed))
+        self.outstanding() as u128 * u128::from(self.task_time_ns.load(Ordering::Relaxed))
     }
 
     /// How many requests were ever sent here: the tie-breaker that makes placement round-robin.

@@ -375,10 +375,9 @@ impl<T: Portable> RemoteStream<T> {
 
     /// Not available: a remote stream yields handles, not values (streamz's
     /// `scatter().flatten()` fails the same way). Call [`gather`](RemoteStream::gather) first.
-    pub fn flatten_iter(self) -> crate::ops::FlattenIter<Gather<T>>
+    pub fn flatten_iter(self) -> crate::ops::FlattenIter<futures::stream::Empty<T>>
     where
         Self: LocalStream,
-        Gather<T>: Stream<Item = T>,
         T: IntoIterator,
     {
         unreachable!("RemoteStream is never a local stream")

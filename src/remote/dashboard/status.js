@@ -53,6 +53,14 @@
     return `${(ms / 1000).toFixed(2)} s`;
   }
 
+  // Two durations in the unit of the larger: "62.8 / 144 ms".
+  function fmtMsPair(a, b) {
+    if (a === null || b === null) return "–";
+    const [scale, unit] = b < 1 ? [1000, "µs"] : b < 1000 ? [1, "ms"] : [0.001, "s"];
+    const f = (v) => (v * scale).toFixed(v * scale < 10 ? 2 : v * scale < 100 ? 1 : 0);
+    return `${f(a)} / ${f(b)} ${unit}`;
+  }
+
   function fmtRate(r) {
     if (r >= 1000) return `${(r / 1000).toFixed(1)}k`;
     return r.toFixed(r < 10 ? 1 : 0);
@@ -106,7 +114,7 @@
     const last = s.throughput[s.throughput.length - 1];
     $("rate-now").textContent = last ? `${fmtRate(last.finished)}/s` : "–";
     const l = s.latency_now;
-    $("latency-now").textContent = l.count ? `${fmtMs(l.p50_ms)} / ${fmtMs(l.p99_ms)}` : "–";
+    $("latency-now").textContent = l.count ? fmtMsPair(l.p50_ms, l.p99_ms) : "–";
   }
 
   function renderWorkers(s) {
