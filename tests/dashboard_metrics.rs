@@ -1,6 +1,9 @@
 //! The dashboard and `/metrics` over plain HTTP, while real pipelines run on real workers
 //! (real QUIC, real time); the worker's own `/metrics`; the tracing spans.
 
+mod support;
+
+use support::within;
 #[path = "dashboard/http.rs"]
 mod http;
 
@@ -26,13 +29,6 @@ fn checked_inc(x: i64) -> Result<i64, String> {
     }
 }
 
-const LIMIT: Duration = Duration::from_secs(30);
-
-async fn within<F: std::future::Future>(future: F) -> F::Output {
-    tokio::time::timeout(LIMIT, future)
-        .await
-        .expect("finished in time")
-}
 
 /// Runs `0..n` through `checked_inc` on the client's workers; returns how many failed.
 async fn run(client: &Client, n: i64) -> usize {

@@ -1,19 +1,13 @@
 //! `collect_until`: streamz's `collect`/`flush` row, lock-step emits and ends.
 
-use std::future::Future;
+mod support;
+
+use support::within;
 use std::time::Duration;
 
 use futures::stream::FusedStream;
 use rivulet::prelude::*;
-use tokio::time::{timeout, Instant};
-
-/// Awaits `f`, failing the test if it does not finish (a deadlock: with the paused clock the
-/// timeout fires as soon as every task is stuck).
-async fn within<F: Future>(f: F) -> F::Output {
-    timeout(Duration::from_secs(5), f)
-        .await
-        .expect("deadlock: the future never finished")
-}
+use tokio::time::Instant;
 
 /// V35 (test_collect): `c = s1.collect(); s2.sink(c.flush)`.
 #[tokio::test(start_paused = true)]

@@ -1,21 +1,15 @@
 //! `combine_latest`, `combine_latest_on`, `combine_latest3`, `combine_latest_all`: streamz's rows,
 //! lock-step emits, ends, and emitting into the inputs from one task without deadlock.
 
-use std::future::Future;
+mod support;
+
+use support::within;
 use std::time::Duration;
 
 use futures::stream::FusedStream;
 use rivulet::ops::EmitOn;
 use rivulet::prelude::*;
-use tokio::time::{timeout, Instant};
-
-/// Awaits `f`, failing the test if it does not finish (a deadlock: with the paused clock the
-/// timeout fires as soon as every task is stuck).
-async fn within<F: Future>(f: F) -> F::Output {
-    timeout(Duration::from_secs(5), f)
-        .await
-        .expect("deadlock: the future never finished")
-}
+use tokio::time::Instant;
 
 /// V40 (test_combine_latest): `a.combine_latest(b)` and `emit_on=[a, b]` give the same.
 #[tokio::test(start_paused = true)]

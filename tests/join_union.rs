@@ -1,20 +1,14 @@
 //! `union` (method and free function): streamz's row, fairness, ends, and emitting into the
 //! inputs from one task without deadlock.
 
-use std::future::Future;
+mod support;
+
+use support::within;
 use std::time::Duration;
 
 use futures::stream::{BoxStream, FusedStream};
 use rivulet::prelude::*;
-use tokio::time::{timeout, Instant};
-
-/// Awaits `f`, failing the test if it does not finish (a deadlock: with the paused clock the
-/// timeout fires as soon as every task is stuck).
-async fn within<F: Future>(f: F) -> F::Output {
-    timeout(Duration::from_secs(5), f)
-        .await
-        .expect("deadlock: the future never finished")
-}
+use tokio::time::Instant;
 
 /// V13 (test_union): `a.union(b, c)`, checked after each emit.
 #[tokio::test(start_paused = true)]

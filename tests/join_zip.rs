@@ -1,19 +1,13 @@
 //! `zip_with`, `zip3`, `zip_all`: streamz's rows, the bound of 10 unmatched items per side, and
 //! emitting into the sides in turn from one task without deadlock.
 
-use std::future::Future;
+mod support;
+
+use support::within;
 use std::time::Duration;
 
 use rivulet::prelude::*;
 use tokio::time::{timeout, Instant};
-
-/// Awaits `f`, failing the test if it does not finish (a deadlock: with the paused clock the
-/// timeout fires as soon as every task is stuck).
-async fn within<F: Future>(f: F) -> F::Output {
-    timeout(Duration::from_secs(5), f)
-        .await
-        .expect("deadlock: the future never finished")
-}
 
 /// V36 (test_zip), first half: `zip(a, b)`.
 #[tokio::test(start_paused = true)]

@@ -1,21 +1,15 @@
 //! `zip_latest`: streamz's row (against `combine_latest_on`), losslessness, lock-step emits and
 //! ends.
 
-use std::future::Future;
+mod support;
+
+use support::within;
 use std::time::Duration;
 
 use futures::stream::FusedStream;
 use rivulet::ops::EmitOn;
 use rivulet::prelude::*;
-use tokio::time::{timeout, Instant};
-
-/// Awaits `f`, failing the test if it does not finish (a deadlock: with the paused clock the
-/// timeout fires as soon as every task is stuck).
-async fn within<F: Future>(f: F) -> F::Output {
-    timeout(Duration::from_secs(5), f)
-        .await
-        .expect("deadlock: the future never finished")
-}
+use tokio::time::Instant;
 
 /// V43 (test_zip_latest): `a.zip_latest(b)` against `a.combine_latest(b, emit_on=a)`.
 #[tokio::test(start_paused = true)]

@@ -1,6 +1,9 @@
 //! streamz's Dask rows (streamz-vectors §2.8) on `Client::local(2)`, plus failing functions.
 //! Real QUIC between threads: real time, generous bounds (no paused clock).
 
+mod support;
+
+use support::within;
 use std::time::{Duration, Instant};
 
 use rivulet::prelude::*;
@@ -61,11 +64,6 @@ fn is_even(x: i64) -> bool {
     x % 2 == 0
 }
 
-const LIMIT: Duration = Duration::from_secs(30);
-
-async fn within<F: std::future::Future>(future: F) -> F::Output {
-    tokio::time::timeout(LIMIT, future).await.expect("finished in time")
-}
 
 fn values<T: std::fmt::Debug>(results: Vec<Result<T, TaskError>>) -> Vec<T> {
     results.into_iter().map(|r| r.expect("no task failed")).collect()

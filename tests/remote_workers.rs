@@ -5,7 +5,6 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use bytes::BytesMut;
 use rivulet::prelude::*;
@@ -14,6 +13,7 @@ use rivulet::remote::protocol::{self, FunctionId, Hello, HelloReply, Refusal};
 use rivulet::remote::tls::{self, Identity, TransportSettings, Trust};
 use rivulet::worker::{Worker, WorkerAuth, WorkerConfig};
 use rivulet::Client;
+use support::within;
 use support::certs::{TempDir, issue, make_ca, make_ca_pem};
 
 #[rivulet::remote]
@@ -26,11 +26,6 @@ fn pid(_x: i64) -> u32 {
     std::process::id()
 }
 
-const LIMIT: Duration = Duration::from_secs(30);
-
-async fn within<F: std::future::Future>(future: F) -> F::Output {
-    tokio::time::timeout(LIMIT, future).await.expect("finished in time")
-}
 
 async fn triples(client: &Client, n: i64) -> Vec<i64> {
     within(futures::stream::iter(0..n).scatter(client).map(triple).buffered(8).gather().collect::<Vec<_>>())

@@ -211,6 +211,17 @@ impl ClientBuilder {
     /// Serves the client's live [dashboard](crate::remote::dashboard) on `addr`, usually
     /// `"127.0.0.1:8787"` (port 0 picks a free port; [`Client::dashboard_addr`] tells which),
     /// for as long as the client lives. An address that cannot be served fails [`build`](Self::build).
+    ///
+    /// ```
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), rivulet::remote::client::ClientError> {
+    /// let client = rivulet::Client::builder().workers(2).dashboard("127.0.0.1:0").build().await?;
+    /// if let Some(addr) = client.dashboard_addr() {
+    ///     println!("dashboard: http://{addr}/status");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn dashboard(mut self, addr: impl std::net::ToSocketAddrs) -> Self {
         self.dashboard = Some(crate::remote::dashboard::http::ServeAddr::resolve(addr));
         self
