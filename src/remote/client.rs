@@ -325,11 +325,13 @@ impl ClientInner {
         self.owned.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn read_links(&self) -> std::sync::RwLockReadGuard<'_, Vec<Arc<Link>>> {
+        // The list is only ever pushed to; a panic cannot leave it half-done.
+        self.links.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn links(&self) -> Vec<Arc<Link>> {
-        self.links
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        self.read_links().clone()
     }
 }
 
@@ -533,11 +535,13 @@ impl Client {
     /// The live worker with the least outstanding work (its queued requests times its recent
     /// task time), round-robin among equals.
     pub(crate) fn place(&self) -> Option<Arc<Link>> {
+        // Called once per item: look at the list in place rather than copying it.
         self.inner
-            .links()
-            .into_iter()
+            .read_links()
+            .iter()
             .filter(|link| link.is_alive())
             .min_by_key(|link| (link.expected_wait(), link.requests_sent()))
+            .cloned()
     }
 
     /// Submits a task on the worker of `inputs[0]`; returns the outputs' values and the status.
