@@ -90,9 +90,9 @@ async fn unknown_function_closes_that_connection_only() {
     let (worker, trust) = worker();
     let good = good_client(&worker, &trust).await;
     let (connection, mut send) = welcomed(&worker, &trust).await;
-    let scatter = ClientMessage::Request {
-        id: 0,
-        request: Request::Scatter { key: Key(1), value: Bytes::from(postcard::to_allocvec(&5_i64).unwrap()) },
+    let scatter = ClientMessage::Scatter {
+        key: Key(1),
+        value: Bytes::from(postcard::to_allocvec(&5_i64).unwrap()),
     };
     write_message(&mut send, &scatter, MAX).await.unwrap();
     write_message(&mut send, &submit("no::such::function", Key(1), Key(2)), MAX).await.unwrap();

@@ -49,6 +49,14 @@ fn client_messages() -> Vec<ClientMessage> {
     let mut all = vec![
         ClientMessage::Release(vec![]),
         ClientMessage::Release(vec![Key(0), Key(u64::MAX)]),
+        ClientMessage::Scatter {
+            key: Key(7),
+            value: Bytes::new(),
+        },
+        ClientMessage::Scatter {
+            key: Key(8),
+            value: Bytes::from(vec![0xff; 1000]),
+        },
     ];
     all.extend(
         requests()
@@ -91,14 +99,6 @@ fn tasks() -> Vec<Task> {
 
 fn requests() -> Vec<Request> {
     let mut all = vec![
-        Request::Scatter {
-            key: Key(7),
-            value: Bytes::new(),
-        },
-        Request::Scatter {
-            key: Key(8),
-            value: Bytes::from(vec![0xff; 1000]),
-        },
         Request::Fetch { key: Key(9) },
     ];
     all.extend(tasks().into_iter().map(Request::Submit));
@@ -319,7 +319,7 @@ fn encode_refuses_oversized_messages_and_leaves_the_buffer_alone() {
     )
     .unwrap();
     let before = buf.clone();
-    let big = Request::Scatter {
+    let big = ClientMessage::Scatter {
         key: Key(1),
         value: Bytes::from(vec![0; 100]),
     };
@@ -408,8 +408,6 @@ fn decode_chunked(data: &[u8], chunks: &[usize], max: usize) -> Vec<Result<Reque
 
 fn arb_request() -> impl Strategy<Value = Request> {
     prop_oneof![
-        (any::<u64>(), proptest::collection::vec(any::<u8>(), 0..64))
-            .prop_map(|(k, value)| Request::Scatter { key: Key(k), value: Bytes::from(value) }),
         any::<u64>().prop_map(|k| Request::Fetch { key: Key(k) }),
         (
             0..4usize,

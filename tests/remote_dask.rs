@@ -81,11 +81,13 @@ async fn v113_map() {
     within(async {
         for x in 0..5 {
             source.emit(x).await.unwrap();
-            futures_source.emit(x).await.unwrap();
         }
         source.close();
-        futures_source.close();
         assert_eq!(values(gathered.await.unwrap()), vec![1, 2, 3, 4, 5]);
+        for x in 0..5 {
+            futures_source.emit(x).await.unwrap();
+        }
+        futures_source.close();
         let handles: Vec<rivulet::RemoteFuture<i64>> = futures.await.unwrap();
         let mut fetched = Vec::new();
         for handle in &handles {

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::remote::future::{Lineage, RemoteFuture, Status, Value, failed_status, status_of};
+use crate::remote::future::{
+    Lineage, RemoteFuture, Status, Value, failed_status, ready_status, status_of,
+};
 use crate::remote::link::{Link, WorkerId};
 use crate::remote::metrics::Metrics;
 use crate::remote::protocol::{Key, Refusal, Request, Task, TaskKind};
@@ -508,11 +510,12 @@ impl Client {
     /// should that worker be lost before the value is done with.
     pub(crate) fn scatter_bytes(&self, link: &Arc<Link>, bytes: Bytes) -> Arc<Value> {
         let key = self.next_key();
-        let reply = link.request(Request::Scatter { key, value: bytes.clone() });
+        link.scatter(key, bytes.clone());
         Arc::new(Value {
             key,
             link: Arc::clone(link),
-            status: status_of(reply, link.id),
+            // The bytes are here: the value is as good as done, whatever becomes of its worker.
+            status: ready_status(bytes.clone()),
             output: 0,
             lineage: Mutex::new(Lineage::Bytes(bytes)),
             client: self.clone(),
@@ -540,7 +543,7 @@ impl Client {
             .read_links()
             .iter()
             .filter(|link| link.is_alive())
-            .min_by_key(|link| (link.expected_wait(), link.requests_sent()))
+            .min_by_key(|link| (link.expected_wait(), link.values_scattered()))
             .cloned()
     }
 

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 
@@ -75,6 +76,8 @@ pub(crate) struct Link {
     metrics: Arc<Metrics>,
     /// A moving average of how long this worker's tasks take, request to reply, in nanoseconds.
     task_time_ns: AtomicU64,
+    /// How many values were scattered here.
+    scattered: AtomicU64,
 }
 
 impl fmt::Debug for Link {
@@ -148,6 +151,7 @@ impl Link {
             alive: AtomicBool::new(true),
             metrics,
             task_time_ns: AtomicU64::new(INITIAL_TASK_TIME.as_nanos() as u64),
+            scattered: AtomicU64::new(0),
         });
         link.metrics.on_worker_up(link.id, slots);
         tokio::spawn(read_replies(Arc::clone(&link), reader, writer));
@@ -177,6 +181,16 @@ impl Link {
         rx
     }
 
+    /// Sends a value to keep under `key`. There is no reply: the caller keeps the bytes too.
+    pub(crate) fn scatter(&self, key: Key, value: Bytes) {
+        if self.is_alive() {
+            self.metrics.on_scatter(self.id, key, value.len());
+            self.scattered.fetch_add(1, Ordering::Relaxed);
+            // A closed writer means a lost worker, which the tasks on this value will notice.
+            let _ = self.outgoing.send(ClientMessage::Scatter { key, value });
+        }
+    }
+
     /// Tells the worker these values are no longer needed.
     pub(crate) fn release(&self, key: Key) {
         if self.is_alive() {
@@ -197,9 +211,10 @@ impl Link {
         self.outstanding() as u128 * u128::from(self.task_time_ns.load(Ordering::Relaxed))
     }
 
-    /// How many requests were ever sent here: the tie-breaker that makes placement round-robin.
-    pub(crate) fn requests_sent(&self) -> u64 {
-        self.next_request.load(Ordering::Relaxed)
+    /// How many values were ever scattered here: the tie-breaker that makes placement
+    /// round-robin.
+    pub(crate) fn values_scattered(&self) -> u64 {
+        self.scattered.load(Ordering::Relaxed)
     }
 
     fn record_task_time(&self, sample: Duration) {

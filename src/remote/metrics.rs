@@ -75,7 +75,7 @@ pub struct Metrics {
     /// By worker index (`None` for an index not announced yet).
     workers: RwLock<Vec<Option<Arc<WorkerRecord>>>>,
     totals: Totals,
-    /// Round trips by request kind: scatter, submit, fetch.
+    /// Round trips by request kind: submit, fetch.
     latency: [Histogram; 3],
     errors: Mutex<VecDeque<ErrorRecord>>,
     history: Mutex<VecDeque<Sample>>,
@@ -132,21 +132,15 @@ pub(crate) struct InFlight {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RequestKind {
-    Scatter,
     Submit,
     Fetch,
 }
 
 impl RequestKind {
-    const ALL: [RequestKind; 3] = [
-        RequestKind::Scatter,
-        RequestKind::Submit,
-        RequestKind::Fetch,
-    ];
+    const ALL: [RequestKind; 2] = [RequestKind::Submit, RequestKind::Fetch];
 
     fn of(request: &Request) -> Self {
         match request {
-            Request::Scatter { .. } => RequestKind::Scatter,
             Request::Submit(_) => RequestKind::Submit,
             Request::Fetch { .. } => RequestKind::Fetch,
         }
@@ -154,7 +148,6 @@ impl RequestKind {
 
     fn label(self) -> &'static str {
         match self {
-            RequestKind::Scatter => "scatter",
             RequestKind::Submit => "submit",
             RequestKind::Fetch => "fetch",
         }
@@ -369,6 +362,19 @@ impl Metrics {
         errors.push_back(record);
     }
 
+    /// A value is being scattered to `worker` (a message with no reply).
+    pub(crate) fn on_scatter(&self, worker: WorkerId, key: Key, size: usize) {
+        let record = self.worker(worker);
+        let size = size as u64;
+        record.bytes_sent.fetch_add(size, Ordering::Relaxed);
+        bump(&self.totals.scattered);
+        let mut state = record.state();
+        if let Some(old) = state.held.insert(key, size) {
+            state.held_bytes -= old;
+        }
+        state.held_bytes += size;
+    }
+
     /// A request is about to be sent to `worker`.
     pub(crate) fn on_request(&self, worker: WorkerId, request: &Request) -> InFlight {
         let record = self.worker(worker);
@@ -382,16 +388,6 @@ impl Metrics {
         };
         bump(&record.requests_in_flight);
         match request {
-            Request::Scatter { key, value } => {
-                let size = value.len() as u64;
-                record.bytes_sent.fetch_add(size, Ordering::Relaxed);
-                bump(&self.totals.scattered);
-                let mut state = record.state();
-                if let Some(old) = state.held.insert(*key, size) {
-                    state.held_bytes -= old;
-                }
-                state.held_bytes += size;
-            }
             Request::Submit(task) => {
                 record
                     .bytes_sent
@@ -525,11 +521,6 @@ impl Metrics {
                 }
                 _ => {}
             },
-            RequestKind::Scatter => {
-                if let Some(Response::Rejected(message) | Response::Failed(message)) = response {
-                    self.record_error(Some(worker), "scatter rejected", None, message);
-                }
-            }
         }
     }
 

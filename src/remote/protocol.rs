@@ -86,6 +86,14 @@ pub enum ClientMessage {
         /// What to do.
         request: Request,
     },
+    /// Keep `value` under `key`. No reply: the client keeps the bytes as well, so it never
+    /// needs to hear that they arrived (a key already in use is a protocol violation).
+    Scatter {
+        /// Where to keep it.
+        key: Key,
+        /// The postcard encoding of the value.
+        value: Bytes,
+    },
     /// The client holds no handle to these values any more: free them. No reply.
     Release(Vec<Key>),
 }
@@ -102,13 +110,6 @@ pub struct Reply {
 /// A request to a worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
-    /// Keep `value` under `key`.
-    Scatter {
-        /// Where to keep it.
-        key: Key,
-        /// The postcard encoding of the value.
-        value: Bytes,
-    },
     /// Run a task once its inputs are ready; the answer comes when it has finished.
     Submit(Task),
     /// Send back the value under `key` (waiting for the task that makes it, if it runs).
@@ -152,7 +153,7 @@ pub enum TaskKind {
 /// The worker's answer to a [`Request`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
-    /// A scatter was stored, or a task finished and its outputs are kept.
+    /// A task finished and its outputs are kept.
     Done {
         /// The encoded size of each output, in order.
         sizes: Vec<u64>,

@@ -416,8 +416,17 @@ async fn retain_one(
         match status {
             // The item itself failed: its own error goes on to `gather`.
             Err(_) => return Some(input),
-            // Its worker was lost and it was made again: ask again there.
-            Ok(_) if error.is_worker_lost() => continue,
+            // Its worker was lost: bring the item (made again if need be) to a live worker and
+            // ask again there.
+            Ok(_) if error.is_worker_lost() => {
+                let Some(target) = client.place() else {
+                    return Some(client.failed_value(
+                        &input.link,
+                        TaskError::new(TaskErrorKind::NoWorkers, "every worker of the client is lost"),
+                    ));
+                };
+                input = client.move_to(&input, &target).await;
+            }
             // The predicate failed: the item becomes that failure.
             Ok(_) => return Some(client.failed_value(&input.link, error)),
         }

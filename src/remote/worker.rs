@@ -394,6 +394,12 @@ async fn serve_connection(connection: quinn::Connection, shared: Arc<WorkerShare
                     break;
                 }
             }
+            Ok(Some(ClientMessage::Scatter { key, value })) => {
+                if let Err(reason) = session.scatter(key, value) {
+                    violation(&connection, &reason);
+                    break;
+                }
+            }
             Ok(Some(ClientMessage::Release(keys))) => session.release(&keys),
             Ok(None) => break,
             Err(error) => {
@@ -464,17 +470,6 @@ impl Session {
     fn handle(&self, id: u64, request: Request) -> Result<(), String> {
         let replier = self.replier(id);
         match request {
-            Request::Scatter { key, value } => {
-                let size = value.len() as u64;
-                let ready: Slot = futures::future::ready(Ok(value)).boxed().shared();
-                self.insert(key, ready)?;
-                replier.send(Response::Done {
-                    sizes: vec![size],
-                    verdict: None,
-                    values: Vec::new(),
-                });
-                Ok(())
-            }
             Request::Fetch { key } => {
                 let slot = self.get(key)?;
                 tokio::spawn(async move {
@@ -569,6 +564,11 @@ impl Session {
             replier.send(response);
         });
         Ok(())
+    }
+
+    /// Keeps a scattered value; an `Err` (a key in use) is a protocol violation.
+    fn scatter(&self, key: Key, value: Bytes) -> Result<(), String> {
+        self.insert(key, futures::future::ready(Ok(value)).boxed().shared())
     }
 
     fn insert(&self, key: Key, slot: Slot) -> Result<(), String> {
