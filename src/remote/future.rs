@@ -26,22 +26,32 @@ pub(crate) struct Done {
 
 pub(crate) type Status = Shared<BoxFuture<'static, Result<Done, TaskError>>>;
 
-/// Turns the answer to a scatter or submit into a shareable status.
+/// A worker's answer, with its failures (and a lost link) turned into the item's error: what
+/// is left is a `Done` or a `Value`.
+fn answer(
+    reply: Result<Result<Response, TaskError>, oneshot::error::RecvError>,
+    worker: WorkerId,
+) -> Result<Response, TaskError> {
+    match reply {
+        Ok(Ok(Response::Failed(message))) => Err(TaskError::new(TaskErrorKind::Failed, message)),
+        Ok(Ok(Response::Rejected(message))) => Err(TaskError::new(TaskErrorKind::Rejected, message)),
+        Ok(answered) => answered,
+        Err(_) => Err(TaskError::worker_lost(worker)),
+    }
+}
+
+/// Turns the answer to a submit into a shareable status.
 pub(crate) fn status_of(reply: oneshot::Receiver<Result<Response, TaskError>>, worker: WorkerId) -> Status {
     reply
-        .map(move |reply| match reply {
-            Ok(Ok(Response::Done { verdict, values, .. })) => Ok(Done {
+        .map(move |reply| match answer(reply, worker)? {
+            Response::Done { verdict, values, .. } => Ok(Done {
                 inline: values,
                 verdict,
             }),
-            Ok(Ok(Response::Failed(message))) => Err(TaskError::new(TaskErrorKind::Failed, message)),
-            Ok(Ok(Response::Rejected(message))) => Err(TaskError::new(TaskErrorKind::Rejected, message)),
-            Ok(Ok(Response::Value(_))) => Err(TaskError::new(
+            _ => Err(TaskError::new(
                 TaskErrorKind::Rejected,
                 "the worker answered a task with a value",
             )),
-            Ok(Err(error)) => Err(error),
-            Err(_) => Err(TaskError::worker_lost(worker)),
         })
         .boxed()
         .shared()
@@ -195,16 +205,13 @@ impl Value {
     }
 
     async fn fetch_bytes(&self) -> Result<Bytes, TaskError> {
-        match self.link.request(Request::Fetch { key: self.key }).await {
-            Ok(Ok(Response::Value(bytes))) => Ok(bytes),
-            Ok(Ok(Response::Failed(message))) => Err(TaskError::new(TaskErrorKind::Failed, message)),
-            Ok(Ok(Response::Rejected(message))) => Err(TaskError::new(TaskErrorKind::Rejected, message)),
-            Ok(Ok(Response::Done { .. })) => Err(TaskError::new(
+        let reply = self.link.request(Request::Fetch { key: self.key }).await;
+        match answer(reply, self.link.id)? {
+            Response::Value(bytes) => Ok(bytes),
+            _ => Err(TaskError::new(
                 TaskErrorKind::Rejected,
                 "the worker answered a fetch without a value",
             )),
-            Ok(Err(error)) => Err(error),
-            Err(_) => Err(TaskError::worker_lost(self.link.id)),
         }
     }
 }
