@@ -26,7 +26,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Sequential, as in streamz: each emit waits until the sink has printed the result.
     let source = Source::new();
-    let printed = source.stream().map(|x| inc.call(x)).sink(|x| println!("{x}"));
+    let printed = source
+        .stream()
+        .map(|x| inc.call(x))
+        .sink(|x| println!("{x}"));
     let start = Instant::now();
     for x in 0..10 {
         source.emit(x).await?;

@@ -19,8 +19,8 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
-use rivulet::prelude::*;
 use rivulet::Client;
+use rivulet::prelude::*;
 
 #[rivulet::remote]
 fn inc(x: i64) -> i64 {
@@ -78,12 +78,20 @@ async fn latencies(client: &Client) -> Vec<Duration> {
     // A queue of one at the source: `emit` returns once the item is queued, so it and the pull
     // of the result can be awaited together.
     let source = Source::with_capacity(1);
-    let mut gathered = source.stream().scatter(client).map(inc).buffered(1).gather();
+    let mut gathered = source
+        .stream()
+        .scatter(client)
+        .map(inc)
+        .buffered(1)
+        .gather();
     let mut samples = Vec::with_capacity(LATENCY_ITEMS);
     for x in 0..LATENCY_ITEMS as i64 {
         let start = Instant::now();
         let (emitted, result) = tokio::join!(source.emit(x), gathered.next());
-        assert!(emitted.is_ok() && matches!(result, Some(Ok(_))), "{result:?}");
+        assert!(
+            emitted.is_ok() && matches!(result, Some(Ok(_))),
+            "{result:?}"
+        );
         samples.push(start.elapsed());
     }
     samples.sort();
@@ -107,7 +115,11 @@ async fn watch(addr: std::net::SocketAddr) {
     for round in 0_u64.. {
         tick.tick().await;
         let state = get(addr, "/api/state").await;
-        let metrics = if round % 2 == 0 { get(addr, "/metrics").await } else { Ok(0) };
+        let metrics = if round % 2 == 0 {
+            get(addr, "/metrics").await
+        } else {
+            Ok(0)
+        };
         if state.is_err() || metrics.is_err() {
             eprintln!("the dashboard did not answer: {state:?} {metrics:?}");
             return;
@@ -129,10 +141,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let dashboard = std::env::args().any(|arg| arg == "--dashboard");
     let with_dashboard = |builder: rivulet::remote::client::ClientBuilder| {
-        if dashboard { builder.dashboard("127.0.0.1:0") } else { builder }
+        if dashboard {
+            builder.dashboard("127.0.0.1:0")
+        } else {
+            builder
+        }
     };
     let local = with_dashboard(Client::builder().workers(2)).build().await?;
-    let processes = with_dashboard(Client::builder().workers(2).processes(true)).build().await?;
+    let processes = with_dashboard(Client::builder().workers(2).processes(true))
+        .build()
+        .await?;
     let watchers: Vec<_> = [&local, &processes]
         .into_iter()
         .filter_map(Client::dashboard_addr)
@@ -153,11 +171,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let (in_process, child, baseline) = (median(in_process), median(child), median(baseline));
-    let watched = if dashboard { ", dashboard on and polled" } else { "" };
+    let watched = if dashboard {
+        ", dashboard on and polled"
+    } else {
+        ""
+    };
     println!("rivulet remote figures (medians of {RUNS} runs, {ITEMS} items each{watched})");
     println!("  throughput, 2 in-process workers:   {in_process:>10.0} items/s");
     println!("  throughput, 2 child-process workers:{child:>10.0} items/s");
-    println!("  baseline spawn_blocking+buffered(64):{baseline:>9.0} items/s  (remote/baseline = {:.3})", in_process / baseline);
+    println!(
+        "  baseline spawn_blocking+buffered(64):{baseline:>9.0} items/s  (remote/baseline = {:.3})",
+        in_process / baseline
+    );
     println!(
         "  round trip, buffered(1): p50 {:.1} µs, p99 {:.1} µs ({LATENCY_ITEMS} items)",
         percentile(&latency, 0.5).as_secs_f64() * 1e6,

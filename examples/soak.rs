@@ -54,7 +54,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let trust = Trust::Pinned(workers.iter().map(|w| w.certificate().clone()).collect());
     let client = rivulet::Client::connect(
-        workers.iter().map(WorkerProcess::local_addr).collect::<Vec<_>>(),
+        workers
+            .iter()
+            .map(WorkerProcess::local_addr)
+            .collect::<Vec<_>>(),
         ConnectConfig::new(trust, ClientAuth::Secret(secret)),
     )
     .await?;

@@ -33,11 +33,15 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut listen: SocketAddr = "127.0.0.1:7878".parse().map_err(|e| format!("{e}"))?;
-    let (mut slots, mut cert, mut key, mut secret_file, mut client_ca) = (None, None, None, None, None);
+    let (mut slots, mut cert, mut key, mut secret_file, mut client_ca) =
+        (None, None, None, None, None);
     let mut metrics = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
-        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"));
+        let mut value = || {
+            args.next()
+                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+        };
         match flag.as_str() {
             "--listen" => listen = value()?.parse().map_err(|e| format!("--listen: {e}"))?,
             "--slots" => slots = Some(value()?.parse().map_err(|e| format!("--slots: {e}"))?),
@@ -84,8 +88,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         config = config.slots(slots);
     }
     // Served until the worker stops (the handle is dropped at the end of main).
-    let metrics = args.metrics.map(rivulet::remote::worker_stats::serve_metrics).transpose()?;
-    println!("rivulet worker listening on {} with {} slots", args.listen, config.slots);
+    let metrics = args
+        .metrics
+        .map(rivulet::remote::worker_stats::serve_metrics)
+        .transpose()?;
+    println!(
+        "rivulet worker listening on {} with {} slots",
+        args.listen, config.slots
+    );
     if let Some(metrics) = &metrics {
         println!("metrics at http://{}/metrics", metrics.local_addr());
     }

@@ -127,15 +127,15 @@ pub mod source;
 
 pub use error::{Closed, Error};
 pub use ops::StreamzExt;
-pub use ops::{combine_latest3, combine_latest_all, union, zip3, zip_all};
-pub use sink::{ListSink, SinkHandle};
-pub use source::{Emit, Source, Subscription};
+pub use ops::{combine_latest_all, combine_latest3, union, zip_all, zip3};
 pub use remote::registry::RemoteFn;
 #[doc(inline)]
 pub use rivulet_macros::remote;
 /// serde, as rivulet uses it: `#[rivulet::remote]` derives through it, and a crate that depends
 /// on rivulet alone can too (`#[serde(crate = "rivulet::serde")]`).
 pub use serde;
+pub use sink::{ListSink, SinkHandle};
+pub use source::{Emit, Source, Subscription};
 /// What the expansions of `#[rivulet::remote]` and `rivulet::register!` name; not an API.
 #[doc(hidden)]
 pub mod __private {

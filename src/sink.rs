@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use futures::{Stream, StreamExt};
 use tokio::task::{JoinError, JoinHandle};
 
-use crate::error::{panic_message, Error};
+use crate::error::{Error, panic_message};
 use crate::ops::call_user;
 
 /// A running pipeline spawned by [`sink`](crate::StreamzExt::sink): a future of its end.
@@ -66,7 +66,9 @@ impl Future for SinkHandle {
     type Output = Result<(), Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.task).poll(cx).map(|ended| ended.map_err(join_error))
+        Pin::new(&mut self.task)
+            .poll(cx)
+            .map(|ended| ended.map_err(join_error))
     }
 }
 
@@ -208,5 +210,7 @@ impl<T> Future for ListSink<T> {
 
 fn lock<T>(items: &Mutex<Vec<T>>) -> MutexGuard<'_, Vec<T>> {
     // Pushing is the only thing done under the lock; a panic elsewhere cannot leave it half-done.
-    items.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    items
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

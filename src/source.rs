@@ -9,8 +9,8 @@ use std::task::{Context, Poll, Waker};
 
 use futures::Stream;
 
-use crate::error::Closed;
 use crate::LocalStream;
+use crate::error::Closed;
 
 /// The head of a pipeline: values are emitted into it and flow to every subscriber.
 ///
@@ -80,7 +80,9 @@ impl<T> Shared<T> {
     fn lock(&self) -> MutexGuard<'_, State<T>> {
         // A poisoned lock only means another thread panicked while holding it; the state is
         // updated in single steps that leave it consistent, so it is safe to keep using.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// How many items may wait in a subscriber's queue before an emitter has to wait.
@@ -226,8 +228,11 @@ impl<T> Source<T> {
                 return;
             }
             state.closed = true;
-            let subscribers: Vec<Waker> =
-                state.subscribers.iter_mut().filter_map(|s| s.waker.take()).collect();
+            let subscribers: Vec<Waker> = state
+                .subscribers
+                .iter_mut()
+                .filter_map(|s| s.waker.take())
+                .collect();
             (
                 subscribers,
                 std::mem::take(&mut state.space_waiters),
@@ -333,7 +338,6 @@ impl<T: Clone> Source<T> {
         }
         Ok(())
     }
-
 }
 
 enum PushFailed<T> {
@@ -362,7 +366,11 @@ fn push<T: Clone>(shared: &Shared<T>, x: T, waiter: Option<&Waker>) -> Result<u6
         let mut item = Some(x);
         let count = state.subscribers.len();
         for (i, subscriber) in state.subscribers.iter_mut().enumerate() {
-            let copy = if i + 1 == count { item.take() } else { item.clone() };
+            let copy = if i + 1 == count {
+                item.take()
+            } else {
+                item.clone()
+            };
             subscriber.queue.extend(copy);
             wake.extend(subscriber.waker.take());
         }
@@ -553,12 +561,20 @@ impl<T> Stream for Subscription<T> {
             Some(_) => subscriber.front += 1,
             None if closed => {}
             None => {
-                if !subscriber.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                if !subscriber
+                    .waker
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+                {
                     subscriber.waker = Some(cx.waker().clone());
                 }
             }
         }
-        let acks = if acked_more { std::mem::take(&mut state.ack_waiters) } else { Vec::new() };
+        let acks = if acked_more {
+            std::mem::take(&mut state.ack_waiters)
+        } else {
+            Vec::new()
+        };
         let space = if was_full && item.is_some() {
             std::mem::take(&mut state.space_waiters)
         } else {
@@ -601,6 +617,8 @@ impl<T> Drop for Subscription<T> {
 
 impl<T> std::fmt::Debug for Subscription<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subscription").field("id", &self.id).finish()
+        f.debug_struct("Subscription")
+            .field("id", &self.id)
+            .finish()
     }
 }

@@ -276,7 +276,9 @@ async fn the_dashboard_follows_a_pipeline_in_headless_chromium() {
 
     // The picture for the README: well into the run, with some history in the charts.
     browser
-        .wait_for(READ_PAGE, |page| page["finished"].as_u64() > Some(ITEMS as u64 * 2 / 3))
+        .wait_for(READ_PAGE, |page| {
+            page["finished"].as_u64() > Some(ITEMS as u64 * 2 / 3)
+        })
         .await;
     let screenshot = browser.screenshot().await;
     assert!(screenshot.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");

@@ -29,7 +29,6 @@ fn checked_inc(x: i64) -> Result<i64, String> {
     }
 }
 
-
 /// Runs `0..n` through `checked_inc` on the client's workers; returns how many failed.
 async fn run(client: &Client, n: i64) -> usize {
     let out: Vec<_> = within(

@@ -28,7 +28,9 @@ const MAX: usize = 1 << 20;
 fn worker() -> (Worker, Trust) {
     let identity = Identity::self_signed(vec!["localhost".to_owned()]).unwrap();
     let trust = identity.trust_pinned();
-    let worker = Worker::spawn(WorkerConfig::new(identity, WorkerAuth::Secret(SECRET.to_vec())).slots(2)).unwrap();
+    let worker =
+        Worker::spawn(WorkerConfig::new(identity, WorkerAuth::Secret(SECRET.to_vec())).slots(2))
+            .unwrap();
     (worker, trust)
 }
 
@@ -42,7 +44,12 @@ async fn good_client(worker: &Worker, trust: &Trust) -> Client {
 }
 
 async fn still_served(client: &Client) {
-    let out: Vec<_> = futures::stream::iter(1..4).scatter(client).map(negate).gather().collect().await;
+    let out: Vec<_> = futures::stream::iter(1..4)
+        .scatter(client)
+        .map(negate)
+        .gather()
+        .collect()
+        .await;
     assert_eq!(out, vec![Ok(-1), Ok(-2), Ok(-3)]);
 }
 
@@ -51,7 +58,11 @@ async fn welcomed(worker: &Worker, trust: &Trust) -> (quinn::Connection, quinn::
     let config = tls::client_config(trust, None, &TransportSettings::default()).unwrap();
     let mut endpoint = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
     endpoint.set_default_client_config(config);
-    let connection = endpoint.connect(worker.local_addr(), "localhost").unwrap().await.unwrap();
+    let connection = endpoint
+        .connect(worker.local_addr(), "localhost")
+        .unwrap()
+        .await
+        .unwrap();
     let (mut send, mut recv) = connection.open_bi().await.unwrap();
     let hello = Hello {
         version: PROTOCOL_VERSION,
@@ -59,14 +70,21 @@ async fn welcomed(worker: &Worker, trust: &Trust) -> (quinn::Connection, quinn::
         functions: rivulet::remote::registry::functions(),
     };
     write_message(&mut send, &hello, MAX).await.unwrap();
-    let reply: Option<HelloReply> = read_message(&mut recv, &mut FrameReader::new(MAX)).await.unwrap();
-    assert!(matches!(reply, Some(HelloReply::Welcome { .. })), "{reply:?}");
+    let reply: Option<HelloReply> = read_message(&mut recv, &mut FrameReader::new(MAX))
+        .await
+        .unwrap();
+    assert!(
+        matches!(reply, Some(HelloReply::Welcome { .. })),
+        "{reply:?}"
+    );
     (connection, send)
 }
 
 async fn closed_by_worker(connection: &quinn::Connection) -> String {
     match tokio::time::timeout(Duration::from_secs(10), connection.closed()).await {
-        Ok(quinn::ConnectionError::ApplicationClosed(close)) => String::from_utf8_lossy(&close.reason).into_owned(),
+        Ok(quinn::ConnectionError::ApplicationClosed(close)) => {
+            String::from_utf8_lossy(&close.reason).into_owned()
+        }
         other => panic!("the worker should close the connection, got {other:?}"),
     }
 }
@@ -95,7 +113,13 @@ async fn unknown_function_closes_that_connection_only() {
         value: Bytes::from(postcard::to_allocvec(&5_i64).unwrap()),
     };
     write_message(&mut send, &scatter, MAX).await.unwrap();
-    write_message(&mut send, &submit("no::such::function", Key(1), Key(2)), MAX).await.unwrap();
+    write_message(
+        &mut send,
+        &submit("no::such::function", Key(1), Key(2)),
+        MAX,
+    )
+    .await
+    .unwrap();
     let reason = closed_by_worker(&connection).await;
     assert!(reason.contains("unknown function"), "{reason}");
     still_served(&good).await;
@@ -111,10 +135,15 @@ async fn unknown_key_closes_that_connection_only() {
         .find(|f| f.name.ends_with("negate"))
         .expect("negate is registered")
         .name;
-    write_message(&mut send, &submit(&name, Key(404), Key(405)), MAX).await.unwrap();
+    write_message(&mut send, &submit(&name, Key(404), Key(405)), MAX)
+        .await
+        .unwrap();
     let reason = closed_by_worker(&connection).await;
     assert!(reason.contains("unknown key"), "{reason}");
-    let fetch = ClientMessage::Request { id: 2, request: Request::Fetch { key: Key(7) } };
+    let fetch = ClientMessage::Request {
+        id: 2,
+        request: Request::Fetch { key: Key(7) },
+    };
     let (connection, mut send) = welcomed(&worker, &trust).await;
     write_message(&mut send, &fetch, MAX).await.unwrap();
     assert!(closed_by_worker(&connection).await.contains("unknown key"));
@@ -128,7 +157,11 @@ async fn a_client_that_never_writes_is_dropped() {
     let config = tls::client_config(&trust, None, &TransportSettings::default()).unwrap();
     let mut endpoint = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
     endpoint.set_default_client_config(config);
-    let silent = endpoint.connect(worker.local_addr(), "localhost").unwrap().await.unwrap();
+    let silent = endpoint
+        .connect(worker.local_addr(), "localhost")
+        .unwrap()
+        .await
+        .unwrap();
     // Opened but never written to: the worker never even sees the stream, and gives up on
     // the connection after its hello timeout.
     let (_send, _recv) = silent.open_bi().await.unwrap();

@@ -28,21 +28,38 @@ async fn closing_or_dropping_the_client_releases_its_values() {
 
     // Handles alive, client closed: the workers drop everything of that connection.
     let client = rivulet::Client::local(2).await.unwrap();
-    let handles: Vec<rivulet::RemoteFuture<i64>> =
-        futures::stream::iter(0..50).scatter(&client).map(square).into_futures().collect().await;
+    let handles: Vec<rivulet::RemoteFuture<i64>> = futures::stream::iter(0..50)
+        .scatter(&client)
+        .map(square)
+        .into_futures()
+        .collect()
+        .await;
     for handle in &handles {
         handle.ready().await.unwrap();
     }
-    assert!(WorkerStats::global().values_held() >= baseline + 100, "scattered inputs and results are held");
+    assert!(
+        WorkerStats::global().values_held() >= baseline + 100,
+        "scattered inputs and results are held"
+    );
     client.close();
     assert_eq!(values_held_becomes(baseline).await, baseline);
     drop(handles);
 
     // Handles dropped one by one: each release reaches its worker.
     let client = rivulet::Client::local(2).await.unwrap();
-    let results: Vec<_> = futures::stream::iter(0..50).scatter(&client).map(square).buffered(8).gather().collect().await;
+    let results: Vec<_> = futures::stream::iter(0..50)
+        .scatter(&client)
+        .map(square)
+        .buffered(8)
+        .gather()
+        .collect()
+        .await;
     assert_eq!(results.len(), 50);
-    assert_eq!(values_held_becomes(baseline).await, baseline, "gathered values are released");
+    assert_eq!(
+        values_held_becomes(baseline).await,
+        baseline,
+        "gathered values are released"
+    );
     drop(client);
     assert_eq!(values_held_becomes(baseline).await, baseline);
 }

@@ -51,14 +51,19 @@ fn in_process_workers(n: usize) -> (Vec<Worker>, Trust) {
         .map(|_| {
             let identity = Identity::self_signed(vec!["localhost".to_owned()]).unwrap();
             certs.extend(identity.certs.iter().cloned());
-            Worker::spawn(WorkerConfig::new(identity, WorkerAuth::Secret(SECRET.to_vec())).slots(2)).unwrap()
+            Worker::spawn(WorkerConfig::new(identity, WorkerAuth::Secret(SECRET.to_vec())).slots(2))
+                .unwrap()
         })
         .collect();
     (workers, Trust::Pinned(certs))
 }
 
 async fn process_workers(n: usize, slots: usize) -> Vec<WorkerProcess> {
-    let args = ["--exact".to_owned(), "worker_process_entry".to_owned(), "--nocapture".to_owned()];
+    let args = [
+        "--exact".to_owned(),
+        "worker_process_entry".to_owned(),
+        "--nocapture".to_owned(),
+    ];
     let mut workers = Vec::new();
     for _ in 0..n {
         workers.push(
@@ -71,9 +76,12 @@ async fn process_workers(n: usize, slots: usize) -> Vec<WorkerProcess> {
 }
 
 async fn connect(addrs: Vec<std::net::SocketAddr>, trust: Trust) -> Client {
-    Client::connect(addrs, ConnectConfig::new(trust, ClientAuth::Secret(SECRET.to_vec())))
-        .await
-        .expect("connects")
+    Client::connect(
+        addrs,
+        ConnectConfig::new(trust, ClientAuth::Secret(SECRET.to_vec())),
+    )
+    .await
+    .expect("connects")
 }
 
 /// Runs `ITEMS` items through scatter → map → buffered(64) → gather, calling `fault` once
@@ -83,7 +91,11 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let mut gathered = futures::stream::iter(0..ITEMS).scatter(client).map(inc).buffered(64).gather();
+    let mut gathered = futures::stream::iter(0..ITEMS)
+        .scatter(client)
+        .map(inc)
+        .buffered(64)
+        .gather();
     let mut fault = Some(fault);
     let mut expected = 1;
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -108,7 +120,9 @@ async fn shutting_down_an_in_process_worker_loses_nothing() {
     let client = connect(workers.iter().map(Worker::local_addr).collect(), trust).await;
     let doomed = workers.remove(0);
     survive(&client, 2_000, || async move {
-        tokio::task::spawn_blocking(move || doomed.shutdown()).await.unwrap();
+        tokio::task::spawn_blocking(move || doomed.shutdown())
+            .await
+            .unwrap();
     })
     .await;
     assert_eq!(client.workers().len(), 2);
@@ -118,7 +132,11 @@ async fn shutting_down_an_in_process_worker_loses_nothing() {
 async fn killing_a_worker_process_loses_nothing() {
     let mut workers = process_workers(2, 2).await;
     let trust = Trust::Pinned(workers.iter().map(|w| w.certificate().clone()).collect());
-    let client = connect(workers.iter().map(WorkerProcess::local_addr).collect(), trust).await;
+    let client = connect(
+        workers.iter().map(WorkerProcess::local_addr).collect(),
+        trust,
+    )
+    .await;
     let mut doomed = workers.remove(0);
     let noticed = Instant::now();
     survive(&client, 3_000, || async move {
@@ -134,19 +152,29 @@ async fn killing_a_worker_process_loses_nothing() {
 async fn all_workers_gone_is_an_error_not_a_hang() {
     let (mut workers, trust) = in_process_workers(1);
     let client = connect(vec![workers[0].local_addr()], trust).await;
-    let first: Vec<Result<i64, TaskError>> =
-        futures::stream::iter(0..3).scatter(&client).map(inc).gather().collect().await;
+    let first: Vec<Result<i64, TaskError>> = futures::stream::iter(0..3)
+        .scatter(&client)
+        .map(inc)
+        .gather()
+        .collect()
+        .await;
     assert_eq!(first, vec![Ok(1), Ok(2), Ok(3)]);
 
     let only = workers.remove(0);
-    tokio::task::spawn_blocking(move || only.shutdown()).await.unwrap();
+    tokio::task::spawn_blocking(move || only.shutdown())
+        .await
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !client.workers().is_empty() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let orphaned: Vec<Result<i64, TaskError>> = tokio::time::timeout(
         Duration::from_secs(30),
-        futures::stream::iter(0..3).scatter(&client).map(inc).gather().collect(),
+        futures::stream::iter(0..3)
+            .scatter(&client)
+            .map(inc)
+            .gather()
+            .collect(),
     )
     .await
     .expect("gather does not hang with no workers");
@@ -160,10 +188,20 @@ async fn all_workers_gone_is_an_error_not_a_hang() {
 async fn added_workers_get_new_work() {
     let (workers, trust) = in_process_workers(2);
     let client = connect(vec![workers[0].local_addr()], trust).await;
-    let id = client.add_worker(workers[1].local_addr()).await.expect("second worker joins");
-    let handles: Vec<rivulet::RemoteFuture<i64>> =
-        futures::stream::iter(0..20).scatter(&client).map(inc).into_futures().collect().await;
-    assert!(handles.iter().any(|h| h.worker() == id), "no work went to the added worker");
+    let id = client
+        .add_worker(workers[1].local_addr())
+        .await
+        .expect("second worker joins");
+    let handles: Vec<rivulet::RemoteFuture<i64>> = futures::stream::iter(0..20)
+        .scatter(&client)
+        .map(inc)
+        .into_futures()
+        .collect()
+        .await;
+    assert!(
+        handles.iter().any(|h| h.worker() == id),
+        "no work went to the added worker"
+    );
     for (x, handle) in handles.iter().enumerate() {
         assert_eq!(handle.fetch().await, Ok(x as i64 + 1));
     }
@@ -173,7 +211,11 @@ async fn added_workers_get_new_work() {
 async fn a_slow_worker_does_not_set_the_pace() {
     let workers = process_workers(2, 1).await;
     let trust = Trust::Pinned(workers.iter().map(|w| w.certificate().clone()).collect());
-    let client = connect(workers.iter().map(WorkerProcess::local_addr).collect(), trust).await;
+    let client = connect(
+        workers.iter().map(WorkerProcess::local_addr).collect(),
+        trust,
+    )
+    .await;
     let slow_pid = workers[0].pid().expect("running");
     let results: Vec<(u32, i64)> = futures::stream::iter(0..100)
         .scatter(&client)
@@ -183,7 +225,10 @@ async fn a_slow_worker_does_not_set_the_pace() {
         .map(|r| r.expect("task ran"))
         .collect()
         .await;
-    assert_eq!(results.iter().map(|r| r.1).collect::<Vec<_>>(), (0..100).collect::<Vec<_>>());
+    assert_eq!(
+        results.iter().map(|r| r.1).collect::<Vec<_>>(),
+        (0..100).collect::<Vec<_>>()
+    );
     let on_slow = results.iter().filter(|r| r.0 == slow_pid).count();
     // Round-robin would give the slow worker half the items; placement by outstanding work
     // gives it far fewer (it is 20 times slower).
@@ -202,15 +247,29 @@ async fn sigterm_lets_running_tasks_finish() {
     let mut workers = process_workers(1, 2).await;
     let trust = Trust::Pinned(vec![workers[0].certificate().clone()]);
     let client = connect(vec![workers[0].local_addr()], trust).await;
-    let handles: Vec<rivulet::RemoteFuture<i64>> =
-        futures::stream::iter([1, 2]).scatter(&client).map(slow_double).into_futures().collect().await;
+    let handles: Vec<rivulet::RemoteFuture<i64>> = futures::stream::iter([1, 2])
+        .scatter(&client)
+        .map(slow_double)
+        .into_futures()
+        .collect()
+        .await;
     tokio::time::sleep(Duration::from_millis(200)).await; // both are running now
     let pid = workers[0].pid().expect("running").to_string();
-    let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
     assert!(status.success());
     for (x, handle) in [1, 2].iter().zip(&handles) {
-        assert_eq!(handle.fetch().await, Ok(2 * x), "a running task was cut short");
+        assert_eq!(
+            handle.fetch().await,
+            Ok(2 * x),
+            "a running task was cut short"
+        );
     }
     let exited = tokio::time::timeout(Duration::from_secs(10), workers[0].wait()).await;
-    assert!(matches!(exited, Ok(Ok(status)) if status.success()), "{exited:?}");
+    assert!(
+        matches!(exited, Ok(Ok(status)) if status.success()),
+        "{exited:?}"
+    );
 }

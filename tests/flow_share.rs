@@ -26,7 +26,10 @@ async fn a_panicking_branch_ends_alone() {
     }
     assert_eq!(survivor.snapshot(), vec![0, 1, 2, 3, 4]);
     let error = doomed.await.unwrap_err();
-    assert!(error.to_string().contains("branch cannot take 2"), "{error}");
+    assert!(
+        error.to_string().contains("branch cannot take 2"),
+        "{error}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

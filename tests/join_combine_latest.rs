@@ -3,8 +3,8 @@
 
 mod support;
 
-use support::within;
 use std::time::Duration;
+use support::within;
 
 use futures::stream::FusedStream;
 use rivulet::ops::EmitOn;

@@ -3,11 +3,11 @@
 
 mod support;
 
-use support::within;
 use std::time::Duration;
+use support::within;
 
 use rivulet::prelude::*;
-use tokio::time::{timeout, Instant};
+use tokio::time::{Instant, timeout};
 
 /// V36 (test_zip), first half: `zip(a, b)`.
 #[tokio::test(start_paused = true)]

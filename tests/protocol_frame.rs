@@ -98,9 +98,7 @@ fn tasks() -> Vec<Task> {
 }
 
 fn requests() -> Vec<Request> {
-    let mut all = vec![
-        Request::Fetch { key: Key(9) },
-    ];
+    let mut all = vec![Request::Fetch { key: Key(9) }];
     all.extend(tasks().into_iter().map(Request::Submit));
     all
 }
@@ -244,7 +242,12 @@ fn partial_frame_is_left_in_the_buffer() {
 #[test]
 fn truncated_frames_are_errors_at_end_of_stream() {
     let mut frame = BytesMut::new();
-    encode(&Response::Value(Bytes::from(vec![9; 10])), DEFAULT_MAX_FRAME, &mut frame).unwrap();
+    encode(
+        &Response::Value(Bytes::from(vec![9; 10])),
+        DEFAULT_MAX_FRAME,
+        &mut frame,
+    )
+    .unwrap();
     let total = frame.len();
     let mut decoder = FrameDecoder::default();
     for cut in 1..total {

@@ -3,8 +3,8 @@
 
 mod support;
 
-use support::within;
 use std::time::{Duration, Instant};
+use support::within;
 
 use rivulet::prelude::*;
 use rivulet::{Client, TaskError};
@@ -50,7 +50,11 @@ fn increment_all(batch: Vec<i64>) -> Vec<i64> {
 
 #[rivulet::remote]
 fn reciprocal(x: i64) -> Result<i64, String> {
-    if x == 0 { Err("division by zero".to_owned()) } else { Ok(100 / x) }
+    if x == 0 {
+        Err("division by zero".to_owned())
+    } else {
+        Ok(100 / x)
+    }
 }
 
 #[rivulet::remote]
@@ -64,9 +68,11 @@ fn is_even(x: i64) -> bool {
     x % 2 == 0
 }
 
-
 fn values<T: std::fmt::Debug>(results: Vec<Result<T, TaskError>>) -> Vec<T> {
-    results.into_iter().map(|r| r.expect("no task failed")).collect()
+    results
+        .into_iter()
+        .map(|r| r.expect("no task failed"))
+        .collect()
 }
 
 /// V113: scatter → map(inc); gathered values, and the futures themselves.
@@ -77,7 +83,12 @@ async fn v113_map() {
     let mapped = source.stream().scatter(&client).map(inc).buffered(4);
     let gathered = mapped.gather().sink_to_list();
     let futures_source = Source::new();
-    let futures = futures_source.stream().scatter(&client).map(inc).into_futures().sink_to_list();
+    let futures = futures_source
+        .stream()
+        .scatter(&client)
+        .map(inc)
+        .into_futures()
+        .sink_to_list();
     within(async {
         for x in 0..5 {
             source.emit(x).await.unwrap();
@@ -106,10 +117,15 @@ async fn v113_map() {
 async fn v115_non_unique_emit() {
     let client = Client::local(2).await.unwrap();
     let handles: Vec<rivulet::RemoteFuture<u64>> = within(
-        futures::stream::iter([0, 0, 0]).scatter(&client).map(random_value).into_futures().collect(),
+        futures::stream::iter([0, 0, 0])
+            .scatter(&client)
+            .map(random_value)
+            .into_futures()
+            .collect(),
     )
     .await;
-    let keys: std::collections::HashSet<_> = handles.iter().map(|h| (h.worker(), h.key())).collect();
+    let keys: std::collections::HashSet<_> =
+        handles.iter().map(|h| (h.worker(), h.key())).collect();
     assert_eq!(keys.len(), 3);
     let results: Vec<u64> = within(async {
         let mut out = Vec::new();
@@ -146,9 +162,23 @@ async fn v116_scan_after_gather() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v117_v119_remote_accumulate() {
     let client = Client::local(2).await.unwrap();
-    let sums = within(futures::stream::iter(0..3).scatter(&client).accumulate(0, running_sum).gather().collect::<Vec<_>>()).await;
+    let sums = within(
+        futures::stream::iter(0..3)
+            .scatter(&client)
+            .accumulate(0, running_sum)
+            .gather()
+            .collect::<Vec<_>>(),
+    )
+    .await;
     assert_eq!(values(sums), vec![0, 1, 3]);
-    let pairs = within(futures::stream::iter(0..3).scatter(&client).accumulate(0, with_state).gather().collect::<Vec<_>>()).await;
+    let pairs = within(
+        futures::stream::iter(0..3)
+            .scatter(&client)
+            .accumulate(0, with_state)
+            .gather()
+            .collect::<Vec<_>>(),
+    )
+    .await;
     let pairs = values(pairs);
     assert_eq!(pairs.last().map(|p| p.1), Some(3));
 }
@@ -198,13 +228,23 @@ async fn v120_starmap() {
 async fn v125_buffer() {
     let client = Client::builder().workers(2).slots(1).build().await.unwrap();
     let source = Source::new();
-    let list = source.stream().scatter(&client).map(slow_inc).buffered(5).gather().sink_to_list();
+    let list = source
+        .stream()
+        .scatter(&client)
+        .map(slow_inc)
+        .buffered(5)
+        .gather()
+        .sink_to_list();
     within(async {
         let start = Instant::now();
         for x in 0..5 {
             source.emit(x).await.unwrap();
         }
-        assert!(start.elapsed() < Duration::from_millis(500), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            start.elapsed()
+        );
         for x in 5..10 {
             source.emit(x).await.unwrap();
         }
@@ -220,7 +260,14 @@ async fn v125_buffer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn err_result_fails_one_item() {
     let client = Client::local(2).await.unwrap();
-    let out = within(futures::stream::iter([5, 0, 4]).scatter(&client).map(reciprocal).gather().collect::<Vec<_>>()).await;
+    let out = within(
+        futures::stream::iter([5, 0, 4])
+            .scatter(&client)
+            .map(reciprocal)
+            .gather()
+            .collect::<Vec<_>>(),
+    )
+    .await;
     assert_eq!(out[0], Ok(20));
     let error = out[1].clone().unwrap_err();
     assert!(error.to_string().contains("division by zero"), "{error}");
@@ -245,10 +292,20 @@ async fn panic_fails_one_item_and_passes_through() {
     assert_eq!(out.len(), 3, "{out:?}"); // 2 and 4 (inc'ed to even) pass, and the failure
     assert_eq!(out[0], Ok(2));
     let error = out[1].clone().unwrap_err();
-    assert!(error.to_string().contains("three is not allowed"), "{error}");
+    assert!(
+        error.to_string().contains("three is not allowed"),
+        "{error}"
+    );
     assert_eq!(out[2], Ok(6));
     // The worker still serves.
-    let again = within(futures::stream::iter([10]).scatter(&client).map(inc).gather().collect::<Vec<_>>()).await;
+    let again = within(
+        futures::stream::iter([10])
+            .scatter(&client)
+            .map(inc)
+            .gather()
+            .collect::<Vec<_>>(),
+    )
+    .await;
     assert_eq!(again, vec![Ok(11)]);
 }
 
@@ -256,6 +313,16 @@ async fn panic_fails_one_item_and_passes_through() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retain_keeps_order() {
     let client = Client::local(2).await.unwrap();
-    let out = within(futures::stream::iter(0..20).scatter(&client).retain(is_even).gather().collect::<Vec<_>>()).await;
-    assert_eq!(values(out), (0..20).filter(|x| x % 2 == 0).collect::<Vec<_>>());
+    let out = within(
+        futures::stream::iter(0..20)
+            .scatter(&client)
+            .retain(is_even)
+            .gather()
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    assert_eq!(
+        values(out),
+        (0..20).filter(|x| x % 2 == 0).collect::<Vec<_>>()
+    );
 }

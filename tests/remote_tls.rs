@@ -107,7 +107,6 @@ fn hello() -> Hello {
     }
 }
 
-
 #[tokio::test]
 async fn pinned_self_signed_worker_connects_and_exchanges_frames() {
     let identity = Identity::self_signed(vec!["worker-1".into()]).unwrap();

@@ -7,14 +7,14 @@ mod support;
 use std::net::SocketAddr;
 
 use bytes::BytesMut;
+use rivulet::Client;
 use rivulet::prelude::*;
 use rivulet::remote::client::{ClientAuth, ClientError, ConnectConfig};
 use rivulet::remote::protocol::{self, FunctionId, Hello, HelloReply, Refusal};
 use rivulet::remote::tls::{self, Identity, TransportSettings, Trust};
 use rivulet::worker::{Worker, WorkerAuth, WorkerConfig};
-use rivulet::Client;
-use support::within;
 use support::certs::{TempDir, issue, make_ca, make_ca_pem};
+use support::within;
 
 #[rivulet::remote]
 fn triple(x: i64) -> i64 {
@@ -26,13 +26,19 @@ fn pid(_x: i64) -> u32 {
     std::process::id()
 }
 
-
 async fn triples(client: &Client, n: i64) -> Vec<i64> {
-    within(futures::stream::iter(0..n).scatter(client).map(triple).buffered(8).gather().collect::<Vec<_>>())
-        .await
-        .into_iter()
-        .map(|r| r.expect("task ran"))
-        .collect()
+    within(
+        futures::stream::iter(0..n)
+            .scatter(client)
+            .map(triple)
+            .buffered(8)
+            .gather()
+            .collect::<Vec<_>>(),
+    )
+    .await
+    .into_iter()
+    .map(|r| r.expect("task ran"))
+    .collect()
 }
 
 /// Not a test of its own: the entry point of the child-process workers started below. In a
@@ -53,15 +59,26 @@ async fn child_process_workers_run_tasks_in_other_processes() {
         .await
         .expect("child workers start");
     assert_eq!(client.workers().len(), 2);
-    assert_eq!(triples(&client, 10).await, (0..10).map(|x| 3 * x).collect::<Vec<_>>());
+    assert_eq!(
+        triples(&client, 10).await,
+        (0..10).map(|x| 3 * x).collect::<Vec<_>>()
+    );
     let pids: std::collections::HashSet<u32> = within(
-        futures::stream::iter(0..8).scatter(&client).map(pid).buffered(4).gather().collect::<Vec<_>>(),
+        futures::stream::iter(0..8)
+            .scatter(&client)
+            .map(pid)
+            .buffered(4)
+            .gather()
+            .collect::<Vec<_>>(),
     )
     .await
     .into_iter()
     .map(|r| r.expect("task ran"))
     .collect();
-    assert!(!pids.contains(&std::process::id()), "tasks ran in the test process");
+    assert!(
+        !pids.contains(&std::process::id()),
+        "tasks ran in the test process"
+    );
     assert_eq!(pids.len(), 2, "both worker processes ran tasks: {pids:?}");
 }
 
@@ -84,7 +101,9 @@ async fn standalone_worker_with_certificate_files_and_a_secret() {
         Trust::ca_from_pem_file(&ca).expect("CA loads"),
         ClientAuth::Secret(b"open sesame".to_vec()),
     );
-    let client = Client::connect([worker.local_addr()], config).await.expect("connects");
+    let client = Client::connect([worker.local_addr()], config)
+        .await
+        .expect("connects");
     assert_eq!(triples(&client, 5).await, vec![0, 3, 6, 9, 12]);
 }
 
@@ -105,7 +124,10 @@ async fn wrong_secret_is_refused_and_others_are_still_served() {
     )
     .await;
     match refused {
-        Err(ClientError::Refused { refusal: Refusal::Unauthenticated, .. }) => {}
+        Err(ClientError::Refused {
+            refusal: Refusal::Unauthenticated,
+            ..
+        }) => {}
         other => panic!("expected an authentication refusal, got {other:?}"),
     }
     let message = Client::connect(
@@ -124,10 +146,16 @@ async fn client_certificates_instead_of_a_secret() {
     let (ca, issuer) = make_ca();
     let (worker_identity, _, _) = issue(&issuer, &["localhost"]);
     let (client_identity, _, _) = issue(&issuer, &["client"]);
-    let worker = standalone(worker_identity, WorkerAuth::ClientCertificates(Trust::Ca(vec![ca.clone()])));
+    let worker = standalone(
+        worker_identity,
+        WorkerAuth::ClientCertificates(Trust::Ca(vec![ca.clone()])),
+    );
     let client = Client::connect(
         [worker.local_addr()],
-        ConnectConfig::new(Trust::Ca(vec![ca.clone()]), ClientAuth::Certificate(client_identity)),
+        ConnectConfig::new(
+            Trust::Ca(vec![ca.clone()]),
+            ClientAuth::Certificate(client_identity),
+        ),
     )
     .await
     .expect("a CA-signed client connects");
@@ -141,7 +169,10 @@ async fn client_certificates_instead_of_a_secret() {
         ConnectConfig::new(Trust::Ca(vec![ca]), ClientAuth::Certificate(stranger)),
     )
     .await;
-    assert!(refused.is_err(), "a client with another CA's certificate got in");
+    assert!(
+        refused.is_err(),
+        "a client with another CA's certificate got in"
+    );
 }
 
 /// A raw QUIC connection to a worker, speaking the protocol by hand.
@@ -174,11 +205,14 @@ async fn a_worker_built_from_other_code_names_what_is_missing() {
         proof: Some(rivulet::remote::auth::proof(&connection, &secret).unwrap()),
         functions,
     };
-    rivulet::remote::wire::write_message(&mut send, &hello, 1 << 20).await.unwrap();
-    let mut reader = rivulet::remote::wire::FrameReader::new(1 << 20);
-    let reply: Option<HelloReply> = within(rivulet::remote::wire::read_message(&mut recv, &mut reader))
+    rivulet::remote::wire::write_message(&mut send, &hello, 1 << 20)
         .await
         .unwrap();
+    let mut reader = rivulet::remote::wire::FrameReader::new(1 << 20);
+    let reply: Option<HelloReply> =
+        within(rivulet::remote::wire::read_message(&mut recv, &mut reader))
+            .await
+            .unwrap();
     match reply {
         Some(HelloReply::Refused(Refusal::MissingFunctions(missing))) => {
             assert_eq!(missing.len(), 1);
@@ -205,7 +239,9 @@ async fn garbage_closes_that_connection_only() {
     oversized.extend_from_slice(&u32::MAX.to_be_bytes());
     oversized.extend_from_slice(&[0; 16]);
     let truncated = [0u8, 0, 0, 200, 1, 2, 3];
-    let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     for bytes in [garbage.as_slice(), &oversized[..], &truncated[..]] {
         let connection = raw_connection(&worker, &trust).await;
         let (mut send, _recv) = connection.open_bi().await.unwrap();

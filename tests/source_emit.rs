@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use futures::SinkExt;
-use rivulet::prelude::*;
 use rivulet::Closed;
+use rivulet::prelude::*;
 use tokio::time::Instant;
 
 /// V1 (test_basic): two subscribers of one source, one of them accumulated.
@@ -185,7 +185,9 @@ async fn emit_blocking_from_plain_threads() {
     source.close();
     let mut got = list.await.unwrap();
     got.sort();
-    let mut want: Vec<i32> = (0..4).flat_map(|t| (0..100).map(move |i| t * 1000 + i)).collect();
+    let mut want: Vec<i32> = (0..4)
+        .flat_map(|t| (0..100).map(move |i| t * 1000 + i))
+        .collect();
     want.sort();
     assert_eq!(got, want);
 }
@@ -194,10 +196,7 @@ async fn emit_blocking_from_plain_threads() {
 #[tokio::test]
 async fn v107_panicking_branch_does_not_stop_others() {
     let source = Source::new();
-    let a = source
-        .stream()
-        .map(|x: i32| 10 / x)
-        .sink_to_list();
+    let a = source.stream().map(|x: i32| 10 / x).sink_to_list();
     let b = source.stream().sink_to_list();
     source.emit(0).await.unwrap();
     source.emit(1).await.unwrap();

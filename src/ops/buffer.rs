@@ -56,7 +56,10 @@ where
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
         let capacity = self.capacity;
-        let Some((rx, task)) = self.forwarder.start(|upstream| spawn_forwarder(upstream, capacity)) else {
+        let Some((rx, task)) = self
+            .forwarder
+            .start(|upstream| spawn_forwarder(upstream, capacity))
+        else {
             return Poll::Ready(None);
         };
         let polled = match rx.poll_recv(cx) {
@@ -74,6 +77,8 @@ where
 
 impl<S: Stream> std::fmt::Debug for Buffer<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Buffer").field("capacity", &self.capacity).finish_non_exhaustive()
+        f.debug_struct("Buffer")
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
     }
 }

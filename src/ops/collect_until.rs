@@ -3,11 +3,11 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures::stream::FusedStream;
 use futures::Stream;
+use futures::stream::FusedStream;
 use pin_project::pin_project;
 
-use super::union::{poll_input, Polled, YIELD_AFTER};
+use super::union::{Polled, YIELD_AFTER, poll_input};
 use crate::LocalStream;
 
 /// Stream for [`StreamzExt::collect_until`](crate::StreamzExt::collect_until): the items cached

@@ -4,11 +4,11 @@ use std::ops::DerefMut;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures::stream::FusedStream;
 use futures::Stream;
+use futures::stream::FusedStream;
 use pin_project::pin_project;
 
-use super::union::{poll_input, Polled, YIELD_AFTER};
+use super::union::{Polled, YIELD_AFTER, poll_input};
 use crate::LocalStream;
 
 /// Which input's items make [`combine_latest_on`](crate::StreamzExt::combine_latest_on) emit

@@ -3,8 +3,8 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures::stream::FusedStream;
 use futures::Stream;
+use futures::stream::FusedStream;
 use pin_project::pin_project;
 
 use super::call_user;
@@ -24,7 +24,11 @@ pub struct Retain<S, F> {
 
 impl<S, F> Retain<S, F> {
     pub(crate) fn new(stream: S, pred: F, keep_when: bool) -> Self {
-        Retain { stream, pred, keep_when }
+        Retain {
+            stream,
+            pred,
+            keep_when,
+        }
     }
 }
 

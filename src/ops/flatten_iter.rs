@@ -25,7 +25,10 @@ where
     S::Item: IntoIterator,
 {
     pub(crate) fn new(stream: S) -> Self {
-        FlattenIter { stream, current: None }
+        FlattenIter {
+            stream,
+            current: None,
+        }
     }
 }
 

@@ -34,7 +34,9 @@ struct SlotState<T> {
 impl<T> Slot<T> {
     fn lock(&self) -> MutexGuard<'_, SlotState<T>> {
         // Each update is one assignment; a panic cannot leave the slot half-written.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -62,7 +64,10 @@ where
     S::Item: Send + 'static,
 {
     let slot = Arc::new(Slot {
-        state: Mutex::new(SlotState { newest: None, ended: false }),
+        state: Mutex::new(SlotState {
+            newest: None,
+            ended: false,
+        }),
         waker: AtomicWaker::new(),
     });
     let end = EndOnDrop(Arc::clone(&slot));

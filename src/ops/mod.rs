@@ -5,59 +5,59 @@ use std::panic::AssertUnwindSafe;
 use futures::Stream;
 
 use crate::error::panic_message;
-use crate::sink::{spawn_sink, ListSink, SinkHandle};
+use crate::sink::{ListSink, SinkHandle, spawn_sink};
 
-mod filter;
-mod keep;
-mod flatten_iter;
-mod share;
 mod accumulate;
-mod frequencies;
-mod partition;
-mod partition_by;
-mod partition_unique;
-mod sliding_window;
-mod unique;
+mod buffer;
 mod collect_until;
 mod combine_latest;
+mod delay;
+mod filter;
+mod flatten_iter;
+mod forwarder;
+mod frequencies;
+mod keep;
+mod latest;
+mod partition;
+mod partition_by;
+mod partition_timeout;
+mod partition_unique;
+mod rate_limit;
+mod share;
+mod sliding_window;
+mod timed_window;
+mod timed_window_unique;
+mod timer;
 mod union;
+mod unique;
+mod unique_batch;
 mod zip;
 mod zip_latest;
-mod buffer;
-mod delay;
-mod partition_timeout;
-mod rate_limit;
-mod timed_window;
-mod timer;
-mod unique_batch;
-mod forwarder;
-mod latest;
-mod timed_window_unique;
 // @modules (keep this line: operator modules are added above it)
 
-pub use filter::Retain;
-pub use flatten_iter::FlattenIter;
-pub use keep::Keep;
-pub use share::Share;
 pub use accumulate::Accumulate;
-pub use frequencies::Frequencies;
-pub use partition::Partition;
-pub use partition_by::PartitionBy;
-pub use partition_unique::PartitionUnique;
-pub use sliding_window::SlidingWindow;
-pub use unique::{Unique, UniqueBy};
+pub use buffer::Buffer;
 pub use collect_until::CollectUntil;
 pub use combine_latest::{CombineLatest, CombineLatest3, CombineLatestAll, EmitOn};
-pub use union::{Union, UnionAll};
-pub use zip::{Zip, Zip3, ZipAll};
-pub use zip_latest::ZipLatest;
-pub use buffer::Buffer;
 pub use delay::Delay;
+pub use filter::Retain;
+pub use flatten_iter::FlattenIter;
+pub use frequencies::Frequencies;
+pub use keep::Keep;
+pub use latest::Latest;
+pub use partition::Partition;
+pub use partition_by::PartitionBy;
 pub use partition_timeout::PartitionTimeout;
+pub use partition_unique::PartitionUnique;
 pub use rate_limit::RateLimit;
+pub use share::Share;
+pub use sliding_window::SlidingWindow;
 pub use timed_window::TimedWindow;
 pub use timed_window_unique::TimedWindowUnique;
-pub use latest::Latest;
+pub use union::{Union, UnionAll};
+pub use unique::{Unique, UniqueBy};
+pub use zip::{Zip, Zip3, ZipAll};
+pub use zip_latest::ZipLatest;
 // @exports (keep this line: operator types are re-exported above it)
 
 /// Calls a user closure on behalf of operator `op`; a panic is re-raised with the operator's name
@@ -765,7 +765,12 @@ pub trait StreamzExt: Stream {
     /// # }
     /// ```
     #[track_caller]
-    fn timed_window_unique<K, F>(self, dur: std::time::Duration, key: F, keep: Keep) -> TimedWindowUnique<Self, K, F>
+    fn timed_window_unique<K, F>(
+        self,
+        dur: std::time::Duration,
+        key: F,
+        keep: Keep,
+    ) -> TimedWindowUnique<Self, K, F>
     where
         Self: Sized,
         K: std::hash::Hash + Eq,

@@ -1,15 +1,15 @@
 //! Batch items into `Vec`s of `n` per key: streamz's `partition(n, key=...)`.
 
-use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::hash::Hash;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::vec;
 
-use futures::stream::FusedStream;
 use futures::Stream;
+use futures::stream::FusedStream;
 use pin_project::pin_project;
 
 use super::{assert_nonzero, call_user};

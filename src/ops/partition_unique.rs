@@ -5,12 +5,12 @@ use std::hash::Hash;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures::stream::FusedStream;
 use futures::Stream;
+use futures::stream::FusedStream;
 use pin_project::pin_project;
 
 use super::unique_batch::UniqueBatch;
-use super::{assert_nonzero, call_user, Keep};
+use super::{Keep, assert_nonzero, call_user};
 
 /// Stream for [`StreamzExt::partition_unique`](crate::StreamzExt::partition_unique).
 #[pin_project]

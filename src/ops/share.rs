@@ -4,8 +4,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use futures::task::ArcWake;
 use futures::Stream;
+use futures::task::ArcWake;
 
 /// Stream for [`StreamzExt::share`](crate::StreamzExt::share): clone it to add a branch.
 ///
@@ -53,7 +53,9 @@ struct BranchWakers {
 
 impl BranchWakers {
     fn lock(&self) -> MutexGuard<'_, Vec<(u64, Waker)>> {
-        self.waiting.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.waiting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn register(&self, id: u64, waker: &Waker) {
@@ -83,7 +85,9 @@ impl<S: Stream> Shared<S> {
     fn lock(&self) -> MutexGuard<'_, State<S>> {
         // Every update of the state is a single step; a panic in the upstream (while polled under
         // the lock) leaves it consistent, and the panic itself reaches the polling branch.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -94,7 +98,11 @@ impl<S: Stream> Share<S> {
             ended: false,
             current: None,
             pulled: 0,
-            branches: vec![Branch { id: 0, next: 0, asking: false }],
+            branches: vec![Branch {
+                id: 0,
+                next: 0,
+                asking: false,
+            }],
             next_id: 1,
         };
         Share {
@@ -117,7 +125,11 @@ impl<S: Stream> Clone for Share<S> {
             .iter()
             .find(|b| b.id == self.id)
             .map_or(state.pulled, |b| b.next);
-        state.branches.push(Branch { id, next, asking: false });
+        state.branches.push(Branch {
+            id,
+            next,
+            asking: false,
+        });
         Share {
             shared: Arc::clone(&self.shared),
             id,

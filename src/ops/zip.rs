@@ -5,11 +5,11 @@ use std::ops::DerefMut;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures::stream::FusedStream;
 use futures::Stream;
+use futures::stream::FusedStream;
 use pin_project::pin_project;
 
-use super::union::{poll_input, Polled};
+use super::union::{Polled, poll_input};
 use crate::LocalStream;
 
 /// How many unmatched items a side of a zip holds with their emits complete (streamz's

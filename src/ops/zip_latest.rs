@@ -4,12 +4,12 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures::stream::FusedStream;
 use futures::Stream;
+use futures::stream::FusedStream;
 use pin_project::pin_project;
 
 use super::combine_latest::Latest;
-use super::union::{poll_input, Polled, YIELD_AFTER};
+use super::union::{Polled, YIELD_AFTER, poll_input};
 use crate::LocalStream;
 
 /// Stream for [`StreamzExt::zip_latest`](crate::StreamzExt::zip_latest): every item of the left

@@ -51,7 +51,9 @@ pub enum ClientError {
     },
     /// The worker closed the connection without answering (for instance, it refused the
     /// client's certificate).
-    #[error("worker {addr} closed the connection during the handshake (is the client certificate trusted?)")]
+    #[error(
+        "worker {addr} closed the connection during the handshake (is the client certificate trusted?)"
+    )]
     HandshakeClosed {
         /// The worker's address.
         addr: SocketAddr,
@@ -239,16 +241,19 @@ impl ClientBuilder {
         let mut children = Vec::new();
         for _ in 0..self.workers {
             if self.processes {
-                let child = WorkerProcess::spawn(self.slots, &secret, &self.transport, &self.worker_args)
-                    .await
-                    .map_err(ClientError::Spawn)?;
+                let child =
+                    WorkerProcess::spawn(self.slots, &secret, &self.transport, &self.worker_args)
+                        .await
+                        .map_err(ClientError::Spawn)?;
                 addrs.push(child.local_addr());
                 certs.push(child.certificate().clone());
                 children.push(child);
             } else {
-                let identity = Identity::self_signed([tls::SERVER_NAME.to_owned(), "127.0.0.1".to_owned()])?;
+                let identity =
+                    Identity::self_signed([tls::SERVER_NAME.to_owned(), "127.0.0.1".to_owned()])?;
                 certs.extend(identity.certs.iter().take(1).cloned());
-                let config = WorkerConfig::new(identity, WorkerAuth::Secret(secret.clone())).slots(self.slots);
+                let config = WorkerConfig::new(identity, WorkerAuth::Secret(secret.clone()))
+                    .slots(self.slots);
                 let config = WorkerConfig {
                     transport: self.transport,
                     ..config
@@ -262,7 +267,8 @@ impl ClientBuilder {
         config.transport = self.transport;
         let client = Client::connect(addrs, config).await?;
         if let Some(addr) = &self.dashboard {
-            let dashboard = crate::remote::dashboard::Dashboard::start(&client.inner.metrics, addr)?;
+            let dashboard =
+                crate::remote::dashboard::Dashboard::start(&client.inner.metrics, addr)?;
             client.inner.metrics.keep_dashboard(dashboard);
         }
         let mut owned = client.inner.owned_workers();
@@ -324,12 +330,16 @@ pub(crate) struct ClientInner {
 
 impl ClientInner {
     fn owned_workers(&self) -> MutexGuard<'_, OwnedWorkers> {
-        self.owned.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.owned
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn read_links(&self) -> std::sync::RwLockReadGuard<'_, Vec<Arc<Link>>> {
         // The list is only ever pushed to; a panic cannot leave it half-done.
-        self.links.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.links
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn links(&self) -> Vec<Arc<Link>> {
@@ -558,7 +568,8 @@ impl Client {
         reply_with_value: bool,
     ) -> (Vec<Arc<Value>>, Status) {
         let link = Arc::clone(&inputs[0].link);
-        let _span = tracing::debug_span!("submit", worker = %link.id, function = %function).entered();
+        let _span =
+            tracing::debug_span!("submit", worker = %link.id, function = %function).entered();
         for input in inputs {
             input.compact();
         }
@@ -572,7 +583,8 @@ impl Client {
             reply_with_value,
         };
         let status = status_of(link.request(Request::Submit(task)), link.id);
-        let lineage_inputs: Vec<Arc<Value>> = inputs.iter().map(|value| Arc::clone(value)).collect();
+        let lineage_inputs: Vec<Arc<Value>> =
+            inputs.iter().map(|value| Arc::clone(value)).collect();
         let values = output_keys
             .into_iter()
             .enumerate()

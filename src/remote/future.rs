@@ -10,8 +10,8 @@ use futures::future::{BoxFuture, Shared};
 use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
-use crate::remote::link::{Link, WorkerId};
 use crate::remote::client::Client;
+use crate::remote::link::{Link, WorkerId};
 use crate::remote::protocol::{Key, Request, Response, TaskKind};
 use crate::remote::task_error::{TaskError, TaskErrorKind};
 
@@ -34,17 +34,24 @@ fn answer(
 ) -> Result<Response, TaskError> {
     match reply {
         Ok(Ok(Response::Failed(message))) => Err(TaskError::new(TaskErrorKind::Failed, message)),
-        Ok(Ok(Response::Rejected(message))) => Err(TaskError::new(TaskErrorKind::Rejected, message)),
+        Ok(Ok(Response::Rejected(message))) => {
+            Err(TaskError::new(TaskErrorKind::Rejected, message))
+        }
         Ok(answered) => answered,
         Err(_) => Err(TaskError::worker_lost(worker)),
     }
 }
 
 /// Turns the answer to a submit into a shareable status.
-pub(crate) fn status_of(reply: oneshot::Receiver<Result<Response, TaskError>>, worker: WorkerId) -> Status {
+pub(crate) fn status_of(
+    reply: oneshot::Receiver<Result<Response, TaskError>>,
+    worker: WorkerId,
+) -> Status {
     reply
         .map(move |reply| match answer(reply, worker)? {
-            Response::Done { verdict, values, .. } => Ok(Done {
+            Response::Done {
+                verdict, values, ..
+            } => Ok(Done {
                 inline: values,
                 verdict,
             }),
@@ -104,7 +111,8 @@ pub(crate) struct Value {
 impl Drop for Value {
     fn drop(&mut self) {
         if !matches!(*self.lineage(), Lineage::Unsent) {
-            let _span = tracing::debug_span!("release", key = ?self.key, worker = %self.link.id).entered();
+            let _span =
+                tracing::debug_span!("release", key = ?self.key, worker = %self.link.id).entered();
             self.link.release(self.key);
         }
     }
@@ -112,7 +120,10 @@ impl Drop for Value {
 
 impl fmt::Debug for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Value").field("key", &self.key).field("worker", &self.link.id).finish()
+        f.debug_struct("Value")
+            .field("key", &self.key)
+            .field("worker", &self.link.id)
+            .finish()
     }
 }
 
@@ -122,7 +133,9 @@ const MAX_RECOVERIES: usize = 8;
 impl Value {
     pub(crate) fn lineage(&self) -> MutexGuard<'_, Lineage> {
         // Replacing the lineage is one assignment; a panic cannot leave it half-done.
-        self.lineage.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.lineage
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Once the value's bytes are known here, forget how it was made: this ends the chains of
@@ -271,7 +284,8 @@ impl<T: DeserializeOwned> RemoteFuture<T> {
     /// # }
     /// ```
     pub async fn fetch(&self) -> Result<T, TaskError> {
-        let span = tracing::debug_span!("fetch", key = ?self.value.key, worker = %self.value.link.id);
+        let span =
+            tracing::debug_span!("fetch", key = ?self.value.key, worker = %self.value.link.id);
         let bytes = tracing::Instrument::instrument(self.value.bytes(), span).await?;
         self.value.client.inner.metrics.on_gathered();
         postcard::from_bytes(&bytes).map_err(|error| TaskError::codec(&error))

@@ -13,14 +13,14 @@ use tracing::debug;
 
 use crate::remote::TaskError;
 use crate::remote::auth;
-use crate::remote::metrics::{InFlight, Metrics};
 use crate::remote::client::{ClientAuth, ClientError, ConnectConfig};
+use crate::remote::metrics::{InFlight, Metrics};
 use crate::remote::pipe::{FrameReader, spawn_writer};
-use crate::remote::wire::write_message;
 use crate::remote::protocol::{
     ClientMessage, Hello, HelloReply, Key, PROTOCOL_VERSION, Reply, Request, Response,
 };
 use crate::remote::registry;
+use crate::remote::wire::write_message;
 
 /// How long a worker may take to answer the hello.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -57,7 +57,14 @@ impl fmt::Display for WorkerId {
 
 /// A request waiting for its reply: who wants it, what the metrics remember, and when a task
 /// was sent (for the worker's task-time estimate; `None` for other requests).
-type PendingReplies = HashMap<u64, (oneshot::Sender<Result<Response, TaskError>>, InFlight, Option<Instant>)>;
+type PendingReplies = HashMap<
+    u64,
+    (
+        oneshot::Sender<Result<Response, TaskError>>,
+        InFlight,
+        Option<Instant>,
+    ),
+>;
 
 /// The task time assumed for a worker before any of its tasks has finished.
 const INITIAL_TASK_TIME: Duration = Duration::from_micros(100);
@@ -100,22 +107,33 @@ impl Link {
         config: &ConnectConfig,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Link>, ClientError> {
-        let (server_name, auth, max_frame) = (config.server_name.as_str(), &config.auth, config.max_frame);
+        let (server_name, auth, max_frame) =
+            (config.server_name.as_str(), &config.auth, config.max_frame);
         let connecting = endpoint
             .connect_with(client_config, addr, server_name)
-            .map_err(|source| ClientError::Connect { addr, source: source.into() })?;
-        let connection = connecting
-            .await
-            .map_err(|source| ClientError::Connect { addr, source: source.into() })?;
-        let (mut send, recv) = connection
-            .open_bi()
-            .await
-            .map_err(|source| ClientError::Connect { addr, source: source.into() })?;
+            .map_err(|source| ClientError::Connect {
+                addr,
+                source: source.into(),
+            })?;
+        let connection = connecting.await.map_err(|source| ClientError::Connect {
+            addr,
+            source: source.into(),
+        })?;
+        let (mut send, recv) =
+            connection
+                .open_bi()
+                .await
+                .map_err(|source| ClientError::Connect {
+                    addr,
+                    source: source.into(),
+                })?;
         let proof = match auth {
-            ClientAuth::Secret(secret) => Some(
-                auth::proof(&connection, secret)
-                    .map_err(|source| ClientError::Connect { addr, source: source.into() })?,
-            ),
+            ClientAuth::Secret(secret) => Some(auth::proof(&connection, secret).map_err(
+                |source| ClientError::Connect {
+                    addr,
+                    source: source.into(),
+                },
+            )?),
             ClientAuth::Certificate(_) => None,
         };
         let hello = Hello {
@@ -125,12 +143,18 @@ impl Link {
         };
         write_message(&mut send, &hello, max_frame)
             .await
-            .map_err(|source| ClientError::Handshake { addr, source: source.into() })?;
+            .map_err(|source| ClientError::Handshake {
+                addr,
+                source: source.into(),
+            })?;
         let mut reader = FrameReader::new(recv, max_frame);
         let reply = tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.next::<HelloReply>())
             .await
             .map_err(|_| ClientError::HandshakeTimeout { addr })?
-            .map_err(|source| ClientError::Handshake { addr, source: source.into() })?;
+            .map_err(|source| ClientError::Handshake {
+                addr,
+                source: source.into(),
+            })?;
         let slots = match reply {
             Some(HelloReply::Welcome { slots }) => slots,
             Some(HelloReply::Refused(refusal)) => {
@@ -160,11 +184,16 @@ impl Link {
 
     fn pending(&self) -> MutexGuard<'_, PendingReplies> {
         // Only inserts and removes happen under the lock; a panic cannot leave it half-done.
-        self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Sends a request; the receiver gets the worker's response, or the error that lost it.
-    pub(crate) fn request(&self, request: Request) -> oneshot::Receiver<Result<Response, TaskError>> {
+    pub(crate) fn request(
+        &self,
+        request: Request,
+    ) -> oneshot::Receiver<Result<Response, TaskError>> {
         let (tx, rx) = oneshot::channel();
         if !self.is_alive() {
             let _ = tx.send(Err(TaskError::worker_lost(self.id)));
@@ -175,7 +204,11 @@ impl Link {
         let task_sent = matches!(request, Request::Submit(_)).then(Instant::now);
         self.pending().insert(id, (tx, in_flight, task_sent));
         self.outstanding.fetch_add(1, Ordering::Relaxed);
-        if self.outgoing.send(ClientMessage::Request { id, request }).is_err() {
+        if self
+            .outgoing
+            .send(ClientMessage::Request { id, request })
+            .is_err()
+        {
             self.fail_all();
         }
         rx
@@ -263,7 +296,8 @@ async fn read_replies(
                     if let Some(sent) = task_sent {
                         link.record_task_time(sent.elapsed());
                     }
-                    link.metrics.on_response(link.id, in_flight, Some(&response));
+                    link.metrics
+                        .on_response(link.id, in_flight, Some(&response));
                     let _ = waiter.send(Ok(response));
                 }
             }

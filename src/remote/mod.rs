@@ -1,18 +1,18 @@
 //! Distributed streams: workers, the client, the wire protocol and remote functions.
 
-pub mod protocol;
-pub mod registry;
 pub mod auth;
-pub mod frame;
-pub mod tls;
-pub mod wire;
 pub mod client;
+pub mod frame;
 mod future;
 mod link;
 pub mod metrics;
 mod pipe;
+pub mod protocol;
+pub mod registry;
 mod stream;
 mod task_error;
+pub mod tls;
+pub mod wire;
 pub mod worker;
 
 pub use client::Client;

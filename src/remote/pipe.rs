@@ -37,7 +37,10 @@ impl FrameReader {
 pub(crate) fn spawn_writer<M>(
     mut send: quinn::SendStream,
     max_frame: usize,
-) -> (mpsc::UnboundedSender<M>, tokio::task::JoinHandle<Result<(), FrameError>>)
+) -> (
+    mpsc::UnboundedSender<M>,
+    tokio::task::JoinHandle<Result<(), FrameError>>,
+)
 where
     M: Serialize + Send + 'static,
 {

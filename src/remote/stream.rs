@@ -5,9 +5,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
-use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -119,15 +119,24 @@ impl<T: Portable> RemoteStream<T> {
     where
         F: RemoteFn<Input = T>,
     {
-        let RemoteStream { items, client: owner } = self;
+        let RemoteStream {
+            items,
+            client: owner,
+        } = self;
         let client = owner.clone();
         let (function, params) = task_function(&f);
         let items = items
             .map(move |input| {
                 let value = match &params {
                     Ok(params) => {
-                        let (mut outputs, _) =
-                            client.submit(TaskKind::Map, &function, params, &[&input.value], 1, true);
+                        let (mut outputs, _) = client.submit(
+                            TaskKind::Map,
+                            &function,
+                            params,
+                            &[&input.value],
+                            1,
+                            true,
+                        );
                         outputs.swap_remove(0)
                     }
                     Err(error) => client.failed_value(&input.value.link, error.clone()),
@@ -164,13 +173,21 @@ impl<T: Portable> RemoteStream<T> {
     where
         F: RemoteFn<Input = T, Output = bool>,
     {
-        let RemoteStream { items, client: owner } = self;
+        let RemoteStream {
+            items,
+            client: owner,
+        } = self;
         let client = owner.clone();
         let (function, params) = task_function(&f);
         let items = items
             .then(move |input| {
-                let (client, function, params) = (client.clone(), Arc::clone(&function), params.clone());
-                async move { retain_one(&client, &function, params, input.value).await.map(RemoteFuture::from_shared) }
+                let (client, function, params) =
+                    (client.clone(), Arc::clone(&function), params.clone());
+                async move {
+                    retain_one(&client, &function, params, input.value)
+                        .await
+                        .map(RemoteFuture::from_shared)
+                }
             })
             .filter_map(futures::future::ready)
             .boxed();
@@ -207,7 +224,10 @@ impl<T: Portable> RemoteStream<T> {
         U: Portable,
         F: RemoteFn<Input = (S, T), Output = (S, U)>,
     {
-        let RemoteStream { items, client: owner } = self;
+        let RemoteStream {
+            items,
+            client: owner,
+        } = self;
         let client = owner.clone();
         let (function, params) = task_function(&f);
         let init = postcard::to_allocvec(&init)
@@ -234,7 +254,9 @@ impl<T: Portable> RemoteStream<T> {
                         Ok(params) => params,
                         Err(error) => {
                             *state = Some(current);
-                            return RemoteFuture::from_shared(client.failed_value(&input.value.link, error));
+                            return RemoteFuture::from_shared(
+                                client.failed_value(&input.value.link, error),
+                            );
                         }
                     };
                     let item = client.move_to(&input.value, &current.link).await;
@@ -272,7 +294,10 @@ impl<T: Portable> RemoteStream<T> {
     /// # }
     /// ```
     pub fn zip<U: Portable>(self, other: RemoteStream<U>) -> RemoteStream<(T, U)> {
-        let RemoteStream { items, client: owner } = self;
+        let RemoteStream {
+            items,
+            client: owner,
+        } = self;
         let client = owner.clone();
         let items = items
             .zip_with(other.items)
@@ -338,7 +363,10 @@ impl<T: Portable> RemoteStream<T> {
     /// ```
     pub fn gather(self) -> Gather<T> {
         Gather {
-            items: self.items.then(|handle| async move { handle.fetch().await }).boxed(),
+            items: self
+                .items
+                .then(|handle| async move { handle.fetch().await })
+                .boxed(),
         }
     }
 
@@ -422,7 +450,10 @@ async fn retain_one(
                 let Some(target) = client.place() else {
                     return Some(client.failed_value(
                         &input.link,
-                        TaskError::new(TaskErrorKind::NoWorkers, "every worker of the client is lost"),
+                        TaskError::new(
+                            TaskErrorKind::NoWorkers,
+                            "every worker of the client is lost",
+                        ),
                     ));
                 };
                 input = client.move_to(&input, &target).await;
@@ -433,7 +464,10 @@ async fn retain_one(
     }
     Some(client.failed_value(
         &input.link,
-        TaskError::new(TaskErrorKind::WorkerLost, "workers kept being lost while asking retain"),
+        TaskError::new(
+            TaskErrorKind::WorkerLost,
+            "workers kept being lost while asking retain",
+        ),
     ))
 }
 

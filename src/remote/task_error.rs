@@ -46,7 +46,10 @@ impl TaskError {
     }
 
     pub(crate) fn worker_lost(worker: WorkerId) -> Self {
-        Self::new(TaskErrorKind::WorkerLost, format!("lost connection to {worker}"))
+        Self::new(
+            TaskErrorKind::WorkerLost,
+            format!("lost connection to {worker}"),
+        )
     }
 
     pub(crate) fn codec(error: &postcard::Error) -> Self {
@@ -74,7 +77,9 @@ impl fmt::Display for TaskError {
         match self.kind {
             TaskErrorKind::Failed => write!(f, "remote task failed: {}", self.message),
             TaskErrorKind::WorkerLost => write!(f, "worker lost: {}", self.message),
-            TaskErrorKind::Codec => write!(f, "cannot encode or decode the value: {}", self.message),
+            TaskErrorKind::Codec => {
+                write!(f, "cannot encode or decode the value: {}", self.message)
+            }
             TaskErrorKind::Rejected => write!(f, "worker rejected the request: {}", self.message),
             TaskErrorKind::NoWorkers => write!(f, "no worker available: {}", self.message),
         }

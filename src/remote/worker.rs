@@ -18,13 +18,13 @@ use tracing::{debug, warn};
 
 use crate::remote::auth;
 use crate::remote::pipe::{FrameReader, spawn_writer};
-use crate::remote::wire::write_message;
 use crate::remote::protocol::{
     ClientMessage, Hello, HelloReply, Key, PROTOCOL_VERSION, Refusal, Reply, Request, Response,
     Task, TaskKind,
 };
 use crate::remote::registry;
 use crate::remote::tls::{self, Identity, TransportSettings, Trust};
+use crate::remote::wire::write_message;
 use crate::remote::worker_stats::WorkerStats;
 
 /// The largest result sent along with a task's reply; larger ones wait for a fetch, so that
@@ -416,7 +416,11 @@ async fn serve_connection(connection: quinn::Connection, shared: Arc<WorkerShare
 }
 
 /// Why the client may not be served, if it may not.
-fn check_hello(connection: &quinn::Connection, auth: &WorkerAuth, hello: &Hello) -> Option<Refusal> {
+fn check_hello(
+    connection: &quinn::Connection,
+    auth: &WorkerAuth,
+    hello: &Hello,
+) -> Option<Refusal> {
     if hello.version != PROTOCOL_VERSION {
         return Some(Refusal::Version {
             worker: PROTOCOL_VERSION,
@@ -463,7 +467,9 @@ struct Session {
 impl Session {
     fn store(&self) -> MutexGuard<'_, HashMap<Key, Slot>> {
         // Only inserts and removes happen under the lock; a panic cannot leave it half-done.
-        self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Starts on a request; an `Err` is a protocol violation that ends the connection.
@@ -495,7 +501,10 @@ impl Session {
             TaskKind::Zip | TaskKind::Accumulate => 2,
         };
         if task.outputs.len() != expected_outputs || task.inputs.len() != expected_inputs {
-            return Err(format!("{:?} task with wrong number of inputs or outputs", task.kind));
+            return Err(format!(
+                "{:?} task with wrong number of inputs or outputs",
+                task.kind
+            ));
         }
         let registration = match task.kind {
             TaskKind::Zip => None,
@@ -602,7 +611,9 @@ impl Session {
 
     /// Counts a request in until its reply is sent (or it is dropped unanswered).
     fn replier(&self, id: u64) -> Replier {
-        self.shared.requests.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.shared
+            .requests
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         Replier {
             id,
             replies: self.replies.clone(),
@@ -621,13 +632,18 @@ struct Replier {
 impl Replier {
     fn send(self, response: Response) {
         // The writer is gone only when the connection is; the client then no longer waits.
-        let _ = self.replies.send(Reply { id: self.id, response });
+        let _ = self.replies.send(Reply {
+            id: self.id,
+            response,
+        });
     }
 }
 
 impl Drop for Replier {
     fn drop(&mut self) {
-        self.shared.requests.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        self.shared
+            .requests
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
@@ -677,7 +693,10 @@ async fn run_on_slot(
                 .split(&output)
                 .map_err(|error| Arc::<str>::from(error.to_string()))?;
             Ok(TaskOutput {
-                values: vec![Bytes::copy_from_slice(state), Bytes::copy_from_slice(emitted)],
+                values: vec![
+                    Bytes::copy_from_slice(state),
+                    Bytes::copy_from_slice(emitted),
+                ],
                 verdict: None,
             })
         }
@@ -753,7 +772,11 @@ fn run_child(text: &str) -> Result<(), String> {
     let spec = ChildSpec::decode(text).ok_or_else(|| format!("{WORKER_ENV} is malformed"))?;
     let identity = Identity::self_signed([tls::SERVER_NAME.to_owned(), "127.0.0.1".to_owned()])
         .map_err(|e| e.to_string())?;
-    let cert = identity.certs.first().cloned().ok_or("no certificate was made")?;
+    let cert = identity
+        .certs
+        .first()
+        .cloned()
+        .ok_or("no certificate was made")?;
     let transport = TransportSettings {
         keep_alive: spec.keep_alive,
         idle_timeout: spec.idle_timeout,
@@ -765,10 +788,15 @@ fn run_child(text: &str) -> Result<(), String> {
     };
     // A thread of its own: `run_if_worker` may be called from inside a runtime (`#[tokio::main]`).
     let serving = std::thread::spawn(move || serve_child(config, cert));
-    serving.join().map_err(|_| "the worker thread panicked".to_owned())?
+    serving
+        .join()
+        .map_err(|_| "the worker thread panicked".to_owned())?
 }
 
-fn serve_child(config: WorkerConfig, cert: rustls::pki_types::CertificateDer<'static>) -> Result<(), String> {
+fn serve_child(
+    config: WorkerConfig,
+    cert: rustls::pki_types::CertificateDer<'static>,
+) -> Result<(), String> {
     use std::io::Write;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

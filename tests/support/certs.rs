@@ -12,11 +12,16 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 pub(crate) fn make_ca_pem() -> (CertificateDer<'static>, String, Issuer<'static, KeyPair>) {
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     // A name of its own, so that another test CA is a stranger (UnknownIssuer), not an impostor.
     static CAS: AtomicUsize = AtomicUsize::new(0);
     let name = format!("rivulet test CA {}", CAS.fetch_add(1, Ordering::Relaxed));
-    params.distinguished_name.push(rcgen::DnType::CommonName, name);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
     let key = KeyPair::generate().unwrap();
     let cert = params.self_signed(&key).unwrap();
     (cert.der().clone(), cert.pem(), Issuer::new(params, key))
@@ -29,7 +34,10 @@ pub(crate) fn make_ca() -> (CertificateDer<'static>, Issuer<'static, KeyPair>) {
 }
 
 /// A certificate for `names` signed by `issuer`, with its key, as an identity and as PEM.
-pub(crate) fn issue(issuer: &Issuer<'static, KeyPair>, names: &[&str]) -> (Identity, String, String) {
+pub(crate) fn issue(
+    issuer: &Issuer<'static, KeyPair>,
+    names: &[&str],
+) -> (Identity, String, String) {
     let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     let params = CertificateParams::new(names).unwrap();
     let key = KeyPair::generate().unwrap();
@@ -52,7 +60,8 @@ impl TempDir {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!("rivulet-{tag}-{}-{n}-{nanos}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("rivulet-{tag}-{}-{n}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         Self(dir)
     }
