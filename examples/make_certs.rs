@@ -48,7 +48,7 @@ fn run() -> Result<(), Box<dyn Error>> {
         None => return Err(USAGE.into()),
     };
     let mut worker_names = vec![
-        rivulet::remote::tls::SERVER_NAME.to_owned(),
+        rivulet::remote::transport::SERVER_NAME.to_owned(),
         "127.0.0.1".to_owned(),
     ];
     for name in args {

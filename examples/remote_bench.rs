@@ -140,7 +140,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let dashboard = std::env::args().any(|arg| arg == "--dashboard");
-    let with_dashboard = |builder: rivulet::remote::client::ClientBuilder| {
+    let with_dashboard = |builder: rivulet::remote::ClientBuilder| {
         if dashboard {
             builder.dashboard("127.0.0.1:0")
         } else {

@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use futures::StreamExt as _;
 use rivulet::prelude::*;
-use rivulet::remote::client::{ClientAuth, ConnectConfig};
-use rivulet::remote::tls::{TransportSettings, Trust};
+use rivulet::remote::transport::{TransportSettings, Trust};
+use rivulet::remote::{ClientAuth, ConnectConfig};
 use rivulet::worker::WorkerProcess;
 
 #[rivulet::remote]

@@ -15,7 +15,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use rivulet::remote::tls::{Identity, Trust};
+use rivulet::remote::transport::{Identity, Trust};
 use rivulet::worker::{WorkerAuth, WorkerConfig};
 
 const USAGE: &str = "usage: worker --cert FILE --key FILE (--secret-file FILE | --client-ca FILE) \
@@ -88,10 +88,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         config = config.slots(slots);
     }
     // Served until the worker stops (the handle is dropped at the end of main).
-    let metrics = args
-        .metrics
-        .map(rivulet::remote::worker_stats::serve_metrics)
-        .transpose()?;
+    let metrics = match args.metrics {
+        Some(addr) => Some(rivulet::remote::obs::serve_metrics(addr).await?),
+        None => None,
+    };
     println!(
         "rivulet worker listening on {} with {} slots",
         args.listen, config.slots

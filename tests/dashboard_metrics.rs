@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use rivulet::Client;
 use rivulet::prelude::*;
-use rivulet::remote::worker_stats::{self, WorkerStats};
+use rivulet::remote::obs::{self, WorkerStats};
 use serde_json::Value;
 
 use http::{get, request};
@@ -177,6 +177,7 @@ async fn values_held_come_and_go() {
     let client = Client::local(1).await.expect("client");
     let dashboard = client
         .serve_dashboard("127.0.0.1:0")
+        .await
         .expect("dashboard on port 0");
     let addr = dashboard.local_addr();
     let handle = client.scatter(vec![7_u8; 1000]);
@@ -197,7 +198,10 @@ async fn values_held_come_and_go() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_is_self_contained_and_read_only() {
     let client = Client::local(1).await.expect("client");
-    let dashboard = client.serve_dashboard("127.0.0.1:0").expect("dashboard");
+    let dashboard = client
+        .serve_dashboard("127.0.0.1:0")
+        .await
+        .expect("dashboard");
     let addr = dashboard.local_addr();
     assert_eq!(dashboard.url(), format!("http://{addr}/status"));
 
@@ -289,13 +293,19 @@ async fn stops_listening(addr: SocketAddr) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_stops_with_its_handle_or_its_client() {
     let client = Client::local(1).await.expect("client");
-    let dashboard = client.serve_dashboard("127.0.0.1:0").expect("dashboard");
+    let dashboard = client
+        .serve_dashboard("127.0.0.1:0")
+        .await
+        .expect("dashboard");
     let addr = dashboard.local_addr();
     assert_eq!(get(addr, "/metrics").await.status, 200);
     drop(dashboard);
     stops_listening(addr).await;
 
-    let second = client.serve_dashboard("127.0.0.1:0").expect("dashboard");
+    let second = client
+        .serve_dashboard("127.0.0.1:0")
+        .await
+        .expect("dashboard");
     let second_addr = second.local_addr();
     let built = Client::builder()
         .workers(1)
@@ -327,13 +337,15 @@ async fn an_address_in_use_fails_the_build() {
         "{error}"
     );
     let client = Client::local(1).await.expect("client");
-    assert!(client.serve_dashboard(addr).is_err());
-    assert!(client.serve_dashboard("not an address").is_err());
+    assert!(client.serve_dashboard(addr).await.is_err());
+    assert!(client.serve_dashboard("not an address").await.is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_process_serves_its_own_metrics() {
-    let server = worker_stats::serve_metrics("127.0.0.1:0").expect("metrics server");
+    let server = obs::serve_metrics("127.0.0.1:0")
+        .await
+        .expect("metrics server");
     let addr = server.local_addr();
     let stats = WorkerStats::global();
     let (run_before, failed_before) = (stats.tasks_run(), stats.tasks_failed());

@@ -9,12 +9,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use rivulet::Client;
 use rivulet::prelude::*;
-use rivulet::remote::client::{ClientAuth, ConnectConfig};
-use rivulet::remote::protocol::{
+use rivulet::remote::proto::{
     ClientMessage, Hello, HelloReply, Key, PROTOCOL_VERSION, Request, Task, TaskKind,
 };
-use rivulet::remote::tls::{self, Identity, TransportSettings, Trust};
-use rivulet::remote::wire::{FrameReader, read_message, write_message};
+use rivulet::remote::transport::{self, Identity, TransportSettings, Trust};
+use rivulet::remote::transport::{FrameReader, read_message, write_message};
+use rivulet::remote::{ClientAuth, ConnectConfig};
 use rivulet::worker::{Worker, WorkerAuth, WorkerConfig};
 
 #[rivulet::remote]
@@ -55,7 +55,7 @@ async fn still_served(client: &Client) {
 
 /// A welcomed raw connection, speaking the protocol by hand.
 async fn welcomed(worker: &Worker, trust: &Trust) -> (quinn::Connection, quinn::SendStream) {
-    let config = tls::client_config(trust, None, &TransportSettings::default()).unwrap();
+    let config = transport::client_config(trust, None, &TransportSettings::default()).unwrap();
     let mut endpoint = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
     endpoint.set_default_client_config(config);
     let connection = endpoint
@@ -66,7 +66,7 @@ async fn welcomed(worker: &Worker, trust: &Trust) -> (quinn::Connection, quinn::
     let (mut send, mut recv) = connection.open_bi().await.unwrap();
     let hello = Hello {
         version: PROTOCOL_VERSION,
-        proof: Some(rivulet::remote::auth::proof(&connection, SECRET).unwrap()),
+        proof: Some(rivulet::remote::transport::proof(&connection, SECRET).unwrap()),
         functions: rivulet::remote::registry::functions(),
     };
     write_message(&mut send, &hello, MAX).await.unwrap();
@@ -154,7 +154,7 @@ async fn unknown_key_closes_that_connection_only() {
 async fn a_client_that_never_writes_is_dropped() {
     let (worker, trust) = worker();
     let good = good_client(&worker, &trust).await;
-    let config = tls::client_config(&trust, None, &TransportSettings::default()).unwrap();
+    let config = transport::client_config(&trust, None, &TransportSettings::default()).unwrap();
     let mut endpoint = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
     endpoint.set_default_client_config(config);
     let silent = endpoint

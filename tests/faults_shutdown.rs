@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use rivulet::prelude::*;
-use rivulet::remote::worker_stats::WorkerStats;
+use rivulet::remote::obs::WorkerStats;
 
 #[rivulet::remote]
 fn square(x: i64) -> i64 {

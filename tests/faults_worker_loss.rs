@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use rivulet::prelude::*;
-use rivulet::remote::client::{ClientAuth, ConnectConfig};
-use rivulet::remote::tls::{Identity, TransportSettings, Trust};
+use rivulet::remote::transport::{Identity, TransportSettings, Trust};
+use rivulet::remote::{ClientAuth, ConnectConfig};
 use rivulet::worker::{Worker, WorkerAuth, WorkerConfig, WorkerProcess};
 use rivulet::{Client, TaskError};
 
@@ -120,9 +120,7 @@ async fn shutting_down_an_in_process_worker_loses_nothing() {
     let client = connect(workers.iter().map(Worker::local_addr).collect(), trust).await;
     let doomed = workers.remove(0);
     survive(&client, 2_000, || async move {
-        tokio::task::spawn_blocking(move || doomed.shutdown())
-            .await
-            .unwrap();
+        doomed.shutdown().await;
     })
     .await;
     assert_eq!(client.workers().len(), 2);
@@ -161,9 +159,7 @@ async fn all_workers_gone_is_an_error_not_a_hang() {
     assert_eq!(first, vec![Ok(1), Ok(2), Ok(3)]);
 
     let only = workers.remove(0);
-    tokio::task::spawn_blocking(move || only.shutdown())
-        .await
-        .unwrap();
+    only.shutdown().await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while !client.workers().is_empty() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -2,11 +2,11 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use proptest::prelude::*;
-use rivulet::remote::frame::{DEFAULT_MAX_FRAME, FrameDecoder, FrameError, HEADER_LEN, encode};
-use rivulet::remote::protocol::{
-    ClientMessage, FunctionId, Hello, HelloReply, Key, PROTOCOL_VERSION, Refusal, Reply, Request,
-    Response, Task, TaskKind,
+use rivulet::remote::proto::{
+    ClientMessage, Failure, FailureKind, FunctionId, Hello, HelloReply, Key, PROTOCOL_VERSION,
+    Refusal, Reply, Request, Response, Task, TaskKind,
 };
+use rivulet::remote::proto::{DEFAULT_MAX_FRAME, FrameDecoder, FrameError, HEADER_LEN, encode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
@@ -116,7 +116,7 @@ fn responses() -> Vec<Response> {
             values: vec![Some(Bytes::from_static(&[42])), None],
         },
         Response::Value(Bytes::from_static(&[1, 2, 3])),
-        Response::Failed("panicked at 'boom'".into()),
+        Response::Failed(Failure::new(FailureKind::Panicked, "boom")),
         Response::Rejected("unknown key 5".into()),
     ]
 }

@@ -1,7 +1,7 @@
 //! The registry of remote functions: registration, lookup, and running functions on bytes.
 
 use rivulet::RemoteFn;
-use rivulet::remote::protocol::FunctionId;
+use rivulet::remote::proto::FunctionId;
 use rivulet::remote::registry::{TaskFailure, functions, lookup, missing};
 use serde::{Deserialize, Serialize};
 

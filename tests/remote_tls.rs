@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use rivulet::remote::auth::{self, AuthError};
-use rivulet::remote::frame::{DEFAULT_MAX_FRAME, FrameError};
-use rivulet::remote::protocol::{ALPN, Hello, HelloReply, PROTOCOL_VERSION};
-use rivulet::remote::tls::{
+use rivulet::remote::proto::{ALPN, Hello, HelloReply, PROTOCOL_VERSION};
+use rivulet::remote::proto::{DEFAULT_MAX_FRAME, FrameError};
+use rivulet::remote::transport::{self, AuthError};
+use rivulet::remote::transport::{FrameReader, StreamError, read_message, write_message};
+use rivulet::remote::transport::{
     Identity, SERVER_NAME, TlsError, TransportSettings, Trust, client_config, server_config,
 };
-use rivulet::remote::wire::{FrameReader, read_message, write_message};
 use rustls::pki_types::CertificateDer;
 use support::certs::{TempDir, issue, make_ca, make_ca_pem};
 use tokio::time::timeout;
@@ -170,7 +170,7 @@ async fn reading_is_cancel_safe_and_bad_frames_are_reported() {
     let (conn, server_conn) = connected(&client, &server).await;
 
     let mut frame = bytes::BytesMut::new();
-    rivulet::remote::frame::encode(&hello(), DEFAULT_MAX_FRAME, &mut frame).unwrap();
+    rivulet::remote::proto::encode(&hello(), DEFAULT_MAX_FRAME, &mut frame).unwrap();
     let (mut send, _client_recv) = conn.open_bi().await.unwrap();
     send.write_all(&frame[..10]).await.unwrap();
     let (_server_send, mut recv) = timeout(GUARD, server_conn.accept_bi())
@@ -196,7 +196,9 @@ async fn reading_is_cancel_safe_and_bad_frames_are_reported() {
     let got = timeout(GUARD, read_message::<Hello>(&mut recv, &mut reader))
         .await
         .unwrap();
-    assert!(matches!(got, Err(FrameError::TooLarge { len, .. }) if len == u32::MAX as usize));
+    assert!(
+        matches!(got, Err(StreamError::Frame(FrameError::TooLarge { len, .. })) if len == u32::MAX as usize)
+    );
 
     // A stream that ends mid-frame.
     let (mut send, _client_recv) = conn.open_bi().await.unwrap();
@@ -210,16 +212,19 @@ async fn reading_is_cancel_safe_and_bad_frames_are_reported() {
     let got = timeout(GUARD, read_message::<Hello>(&mut recv, &mut reader)).await;
     assert!(matches!(
         got.unwrap(),
-        Err(FrameError::Truncated {
+        Err(StreamError::Frame(FrameError::Truncated {
             expected: 4,
             received: 3
-        })
+        }))
     ));
 
     // A message above the writer's limit is not sent at all.
     let (mut send, _client_recv) = conn.open_bi().await.unwrap();
     let err = write_message(&mut send, &hello(), 8).await.unwrap_err();
-    assert!(matches!(err, FrameError::TooLarge { max: 8, .. }));
+    assert!(matches!(
+        err,
+        StreamError::Frame(FrameError::TooLarge { max: 8, .. })
+    ));
 }
 
 #[tokio::test]
@@ -369,26 +374,26 @@ async fn secret_proofs_match_only_with_the_same_secret_on_the_same_connection() 
     let (conn, server_conn) = connected(&client, &server).await;
 
     let secret = b"correct horse battery staple";
-    let proof = auth::proof(&conn, secret).unwrap();
+    let proof = transport::proof(&conn, secret).unwrap();
     assert_eq!(
-        auth::proof(&server_conn, secret).unwrap(),
+        transport::proof(&server_conn, secret).unwrap(),
         proof,
         "both sides derive the same"
     );
-    assert!(auth::verify(&server_conn, secret, &proof));
-    assert!(!auth::verify(&server_conn, b"wrong secret", &proof));
+    assert!(transport::verify(&server_conn, secret, &proof));
+    assert!(!transport::verify(&server_conn, b"wrong secret", &proof));
     let mut flipped = proof;
     flipped[31] ^= 1;
-    assert!(!auth::verify(&server_conn, secret, &flipped));
-    assert_ne!(auth::proof(&conn, b"wrong secret").unwrap(), proof);
+    assert!(!transport::verify(&server_conn, secret, &flipped));
+    assert_ne!(transport::proof(&conn, b"wrong secret").unwrap(), proof);
 
     // The proof is bound to its TLS session: replayed on another connection, it fails.
     let (conn2, server_conn2) = connected(&client, &server).await;
-    assert!(!auth::verify(&server_conn2, secret, &proof));
-    assert_ne!(auth::proof(&conn2, secret).unwrap(), proof);
+    assert!(!transport::verify(&server_conn2, secret, &proof));
+    assert_ne!(transport::proof(&conn2, secret).unwrap(), proof);
 
-    assert_eq!(auth::proof(&conn, b""), Err(AuthError::EmptySecret));
-    assert!(!auth::verify(&server_conn, b"", &proof));
+    assert_eq!(transport::proof(&conn, b""), Err(AuthError::EmptySecret));
+    assert!(!transport::verify(&server_conn, b"", &proof));
 }
 
 #[tokio::test]

@@ -9,9 +9,9 @@ use std::net::SocketAddr;
 use bytes::BytesMut;
 use rivulet::Client;
 use rivulet::prelude::*;
-use rivulet::remote::client::{ClientAuth, ClientError, ConnectConfig};
-use rivulet::remote::protocol::{self, FunctionId, Hello, HelloReply, Refusal};
-use rivulet::remote::tls::{self, Identity, TransportSettings, Trust};
+use rivulet::remote::proto::{self, FunctionId, Hello, HelloReply, Refusal};
+use rivulet::remote::transport::{self, Identity, TransportSettings, Trust};
+use rivulet::remote::{ClientAuth, ClientError, ConnectConfig};
 use rivulet::worker::{Worker, WorkerAuth, WorkerConfig};
 use support::certs::{TempDir, issue, make_ca, make_ca_pem};
 use support::within;
@@ -177,7 +177,7 @@ async fn client_certificates_instead_of_a_secret() {
 
 /// A raw QUIC connection to a worker, speaking the protocol by hand.
 async fn raw_connection(worker: &Worker, trust: &Trust) -> quinn::Connection {
-    let config = tls::client_config(trust, None, &TransportSettings::default()).unwrap();
+    let config = transport::client_config(trust, None, &TransportSettings::default()).unwrap();
     let mut endpoint = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
     endpoint.set_default_client_config(config);
     endpoint
@@ -201,18 +201,20 @@ async fn a_worker_built_from_other_code_names_what_is_missing() {
         signature: "i64 -> i64".into(),
     });
     let hello = Hello {
-        version: protocol::PROTOCOL_VERSION,
-        proof: Some(rivulet::remote::auth::proof(&connection, &secret).unwrap()),
+        version: proto::PROTOCOL_VERSION,
+        proof: Some(rivulet::remote::transport::proof(&connection, &secret).unwrap()),
         functions,
     };
-    rivulet::remote::wire::write_message(&mut send, &hello, 1 << 20)
+    rivulet::remote::transport::write_message(&mut send, &hello, 1 << 20)
         .await
         .unwrap();
-    let mut reader = rivulet::remote::wire::FrameReader::new(1 << 20);
-    let reply: Option<HelloReply> =
-        within(rivulet::remote::wire::read_message(&mut recv, &mut reader))
-            .await
-            .unwrap();
+    let mut reader = rivulet::remote::transport::FrameReader::new(1 << 20);
+    let reply: Option<HelloReply> = within(rivulet::remote::transport::read_message(
+        &mut recv,
+        &mut reader,
+    ))
+    .await
+    .unwrap();
     match reply {
         Some(HelloReply::Refused(Refusal::MissingFunctions(missing))) => {
             assert_eq!(missing.len(), 1);

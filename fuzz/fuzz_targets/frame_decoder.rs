@@ -7,8 +7,8 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use rivulet::remote::frame::{DEFAULT_MAX_FRAME, FrameDecoder};
-use rivulet::remote::protocol::ClientMessage;
+use rivulet::remote::proto::{DEFAULT_MAX_FRAME, FrameDecoder};
+use rivulet::remote::proto::ClientMessage;
 
 /// Decodes `data` delivered in pieces of `chunks` bytes (cycled; empty means all at once).
 fn run(data: &[u8], chunks: &[u8], max: usize) -> Vec<Result<ClientMessage, String>> {
@@ -75,7 +75,7 @@ fuzz_target!(|input: &[u8]| {
 
     for m in chunked.into_iter().flatten() {
         let mut again = BytesMut::new();
-        rivulet::remote::frame::encode(&m, DEFAULT_MAX_FRAME, &mut again).expect("re-encodes");
+        rivulet::remote::proto::encode(&m, DEFAULT_MAX_FRAME, &mut again).expect("re-encodes");
         let back = FrameDecoder::default()
             .decode::<ClientMessage>(&mut again)
             .expect("decodes");

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rivulet::remote::protocol::{ClientMessage, Hello, HelloReply, Reply, Request, Response};
+use rivulet::remote::proto::{ClientMessage, Hello, HelloReply, Reply, Request, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

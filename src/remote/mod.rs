@@ -1,25 +1,30 @@
 //! Distributed streams: workers, the client, the wire protocol and remote functions.
+//!
+//! The folder is in layers that import one way:
+//!
+//! - [`proto`]: the sans-IO core (ids, messages, framing, and the rules of both sides), with
+//!   neither tokio nor quinn;
+//! - [`registry`]: the remote functions compiled into this binary;
+//! - [`transport`]: TLS, QUIC settings, the secret proof and framed streams;
+//! - the client (`Client`, [`RemoteStream`], [`RemoteFuture`]) and the [`worker`], each driving
+//!   `proto` over `transport`;
+//! - the cluster (`Client::local`, [`ClientBuilder`]), the one part that uses both sides;
+//! - [`obs`]: metrics, Prometheus text and the dashboard, used by both sides.
 
-pub mod auth;
-pub mod client;
-pub mod frame;
-mod future;
-mod link;
-pub mod metrics;
-mod pipe;
-pub mod protocol;
+pub mod proto;
 pub mod registry;
-mod stream;
-mod task_error;
-pub mod tls;
-pub mod wire;
+pub mod transport;
+
+mod client;
+mod cluster;
+pub mod obs;
+pub mod sim;
 pub mod worker;
 
-pub use client::Client;
-pub use future::RemoteFuture;
-pub use link::WorkerId;
-pub use stream::{Gather, Portable, RemoteFutures, RemoteStream};
-pub use task_error::{TaskError, TaskErrorKind};
-pub mod dashboard;
-pub mod worker_stats;
-// @remote-modules (keep this line: modules are added above it)
+pub use client::{
+    Client, ClientAuth, ClientError, ConnectConfig, Gather, Portable, RemoteFuture, RemoteFutures,
+    RemoteStream,
+};
+pub use cluster::{ClientBuilder, ClusterError};
+pub use proto::{TaskError, TaskErrorKind, WorkerId};
+pub use transport::{Identity, TlsError, TransportSettings, Trust};

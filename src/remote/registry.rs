@@ -21,7 +21,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::panic_message;
-use crate::remote::protocol::FunctionId;
+use bytes::Bytes;
+
+use crate::remote::proto::{Failure, FailureKind, FunctionId, TaskKind, TaskOutput};
 
 /// A function that can run on a worker: a serde value (its parameters) with a stable name.
 ///
@@ -114,6 +116,25 @@ pub enum TaskFailure {
     /// The bytes given to [`Registration::split`] are not an encoding of the function's output.
     #[error("cannot split the output into state and value: {0}")]
     BadOutput(String),
+}
+
+impl From<TaskFailure> for Failure {
+    /// The failure as it travels to the client, its kind kept.
+    fn from(failure: TaskFailure) -> Self {
+        let kind = match &failure {
+            TaskFailure::Panicked(_) => FailureKind::Panicked,
+            TaskFailure::Failed(_) => FailureKind::Returned,
+            TaskFailure::BadParams(_) | TaskFailure::BadInput(_) => FailureKind::Decode,
+            TaskFailure::Encode(_) | TaskFailure::NotAccumulator(_) | TaskFailure::BadOutput(_) => {
+                FailureKind::Encode
+            }
+        };
+        let message = match failure {
+            TaskFailure::Panicked(message) | TaskFailure::Failed(message) => message,
+            other => other.to_string(),
+        };
+        Failure::new(kind, message)
+    }
 }
 
 /// Runs a function, erased to bytes: `(params, input) -> output`.
@@ -333,6 +354,50 @@ impl Registration {
         let cut = split(output).map_err(|e| TaskFailure::BadOutput(e.to_string()))?;
         Ok(output.split_at(cut))
     }
+
+    /// Runs the function as a task of `kind` runs it, and cuts its output as the task's outputs
+    /// are kept: a map's one value, a retain's verdict, an accumulator's state and value.
+    ///
+    /// # Errors
+    ///
+    /// The function's own failure, or a [`Failure`] saying its output does not fit the kind.
+    pub fn run_task(
+        &self,
+        kind: TaskKind,
+        params: &[u8],
+        input: &[u8],
+    ) -> Result<TaskOutput, Failure> {
+        let output = self.run(params, input)?;
+        match kind {
+            TaskKind::Map | TaskKind::Zip => Ok(TaskOutput {
+                values: vec![Bytes::from(output)],
+                verdict: None,
+            }),
+            TaskKind::Retain => match postcard::from_bytes::<bool>(&output) {
+                Ok(verdict) => Ok(TaskOutput {
+                    values: Vec::new(),
+                    verdict: Some(verdict),
+                }),
+                Err(_) => Err(Failure::new(
+                    FailureKind::Encode,
+                    format!(
+                        "`{}` does not return a bool, so it cannot be used by retain",
+                        self.name
+                    ),
+                )),
+            },
+            TaskKind::Accumulate => {
+                let (state, emitted) = self.split(&output)?;
+                Ok(TaskOutput {
+                    values: vec![
+                        Bytes::copy_from_slice(state),
+                        Bytes::copy_from_slice(emitted),
+                    ],
+                    verdict: None,
+                })
+            }
+        }
+    }
 }
 
 impl fmt::Debug for Registration {
@@ -446,7 +511,7 @@ pub fn lookup(name: &str) -> Option<&'static Registration> {
 }
 
 /// Every function registered in this binary, sorted by name: what a client announces in its
-/// [`Hello`](crate::remote::protocol::Hello).
+/// [`Hello`](crate::remote::proto::Hello).
 ///
 /// A name that several types registered appears once, with a signature that says so
 /// (`"conflict: registered by 2 types: …"`), so that a worker refuses it with a message naming
@@ -491,7 +556,7 @@ pub fn functions() -> Vec<FunctionId> {
 /// a client whose list has any.
 ///
 /// ```
-/// use rivulet::remote::protocol::FunctionId;
+/// use rivulet::remote::proto::FunctionId;
 ///
 /// #[rivulet::remote]
 /// fn trim(text: String) -> String {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-use rivulet::remote::tls::Identity;
+use rivulet::remote::transport::Identity;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// A CA certificate in DER and PEM, and the issuer that signs with it.

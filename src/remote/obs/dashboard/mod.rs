@@ -1,14 +1,14 @@
 //! The live dashboard of a client: `/status`, a page that follows its workers and tasks as they
 //! run (streamz's and Dask's diagnostics page), and `/metrics` for Prometheus.
 //!
-//! Start it with [`ClientBuilder::dashboard`](crate::remote::client::ClientBuilder::dashboard)
+//! Start it with [`ClientBuilder::dashboard`](crate::remote::ClientBuilder::dashboard)
 //! or [`Client::serve_dashboard`]. It serves:
 //!
 //! - `/status`: a self-contained page (its HTML, CSS and JavaScript are compiled into the
 //!   crate) that polls `/api/state` twice a second: the workers (address, slots busy, tasks in
 //!   flight, values held, connected or lost), a task stream (recent tasks per worker as bars on
 //!   a time axis), throughput and round-trip latency over the last minutes, and recent errors;
-//! - `/api/state`: the [`Snapshot`](crate::remote::metrics::Snapshot) behind the page, as JSON;
+//! - `/api/state`: the [`Snapshot`](crate::remote::obs::Snapshot) behind the page, as JSON;
 //! - `/metrics`: [`Metrics::prometheus`].
 //!
 //! It is read-only (`GET` and `HEAD`) and shows addresses, function names, counts and error
@@ -16,18 +16,17 @@
 //! answers only requests addressed to `localhost` or an IP address; any other address exposes
 //! it to whoever can reach that address.
 
-pub(crate) mod http;
+mod http;
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
 
 pub use self::http::ServeError;
-use self::http::{Reply, Routes, ServeAddr, Server};
-use crate::remote::client::Client;
-use crate::remote::metrics::Metrics;
+pub(crate) use self::http::{Reply, Routes, ServeAddr, Server, start};
+use super::metrics::Metrics;
 
 const STATUS_HTML: &str = include_str!("status.html");
 const STATUS_CSS: &str = include_str!("status.css");
@@ -116,41 +115,5 @@ fn route(metrics: &Weak<Metrics>, path: &str) -> Reply {
             }
         }
         _ => Reply::NotFound,
-    }
-}
-
-impl Client {
-    /// Serves this client's live dashboard on `addr` (port 0 picks a free port) until the
-    /// returned handle, or the client, is dropped. See [`dashboard`](crate::remote::dashboard)
-    /// for what it shows; [`ClientBuilder::dashboard`](crate::remote::client::ClientBuilder::dashboard)
-    /// starts one that lives as long as the client.
-    ///
-    /// ```
-    /// # #[tokio::main]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let client = rivulet::Client::local(2).await?;
-    /// let dashboard = client.serve_dashboard("127.0.0.1:0")?;
-    /// println!("dashboard: {}", dashboard.url());
-    /// assert!(dashboard.local_addr().ip().is_loopback());
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// # Errors
-    /// If `addr` cannot be resolved or bound, or if called outside a tokio runtime.
-    pub fn serve_dashboard(&self, addr: impl ToSocketAddrs) -> Result<Dashboard, ServeError> {
-        Dashboard::start(&self.inner.metrics, &ServeAddr::resolve(addr))
-    }
-
-    /// The address of the dashboard started by
-    /// [`ClientBuilder::dashboard`](crate::remote::client::ClientBuilder::dashboard), if any.
-    pub fn dashboard_addr(&self) -> Option<SocketAddr> {
-        self.inner.metrics.dashboard_addr()
-    }
-
-    /// What the client has recorded about its workers and tasks: the numbers behind the
-    /// dashboard and `/metrics`.
-    pub fn metrics(&self) -> &Metrics {
-        &self.inner.metrics
     }
 }

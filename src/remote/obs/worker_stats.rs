@@ -3,25 +3,24 @@
 //!
 //! The counts are the process's: a standalone worker is one process, so they are its own; in a
 //! process that runs several in-process workers (a client's [`Client::local`](crate::Client::local))
-//! they add up. The client's view of its workers is [`Metrics`](crate::remote::metrics::Metrics).
+//! they add up. The client's view of its workers is [`Metrics`](crate::remote::obs::Metrics).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
-use crate::remote::dashboard::ServeError;
-use crate::remote::dashboard::http::{self, Reply, Routes, ServeAddr, Server};
-use crate::remote::metrics::escape_label;
+use super::dashboard::{self, Reply, Routes, ServeAddr, ServeError, Server};
+use super::metrics::escape_label;
 
 /// The worker counters of this process ([`WorkerStats::global`]).
 ///
 /// ```
-/// use rivulet::remote::worker_stats::WorkerStats;
+/// use rivulet::remote::obs::WorkerStats;
 ///
 /// let text = WorkerStats::global().prometheus();
 /// assert!(text.contains("# TYPE rivulet_worker_busy_slots gauge"));
@@ -231,15 +230,17 @@ impl MetricsServer {
 /// ```
 /// # #[tokio::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let server = rivulet::remote::worker_stats::serve_metrics("127.0.0.1:0")?;
+/// let server = rivulet::remote::obs::serve_metrics("127.0.0.1:0").await?;
 /// println!("metrics at http://{}/metrics", server.local_addr());
 /// # Ok(())
 /// # }
 /// ```
 ///
 /// # Errors
-/// If `addr` cannot be resolved or bound, or if called outside a tokio runtime.
-pub fn serve_metrics(addr: impl ToSocketAddrs) -> Result<MetricsServer, ServeError> {
+/// If `addr` cannot be resolved or bound.
+pub async fn serve_metrics(
+    addr: impl tokio::net::ToSocketAddrs,
+) -> Result<MetricsServer, ServeError> {
     let routes: Routes = Arc::new(|path| match path {
         "/metrics" => Reply::Page(
             "text/plain; version=0.0.4; charset=utf-8",
@@ -248,6 +249,10 @@ pub fn serve_metrics(addr: impl ToSocketAddrs) -> Result<MetricsServer, ServeErr
         "/" => Reply::Redirect("/metrics"),
         _ => Reply::NotFound,
     });
-    let server = http::start(&ServeAddr::resolve(addr), routes, CancellationToken::new())?;
+    let server = dashboard::start(
+        &ServeAddr::lookup(addr).await,
+        routes,
+        CancellationToken::new(),
+    )?;
     Ok(MetricsServer { server })
 }

@@ -1,21 +1,27 @@
 //! `Client`: connections to workers, placement, and the requests behind remote streams.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::remote::future::{
-    Lineage, RemoteFuture, Status, Value, failed_status, ready_status, status_of,
+mod future;
+mod link;
+mod stream;
+
+pub use self::future::RemoteFuture;
+pub(crate) use self::future::Value;
+use self::future::{Lineage, Status, failed_status, ready_status, status_of};
+pub(crate) use self::link::Link;
+pub use self::stream::{Gather, Portable, RemoteFutures, RemoteStream};
+use crate::remote::obs::{Dashboard, Metrics, ServeAddr, ServeError};
+use crate::remote::proto::{
+    DEFAULT_MAX_FRAME, Key, Limits, Refusal, Request, Task, TaskError, TaskErrorKind, TaskKind,
+    WorkerId, choose_worker,
 };
-use crate::remote::link::{Link, WorkerId};
-use crate::remote::metrics::Metrics;
-use crate::remote::protocol::{Key, Refusal, Request, Task, TaskKind};
-use crate::remote::task_error::{TaskError, TaskErrorKind};
-use crate::remote::tls::{self, Identity, TransportSettings, Trust};
-use crate::remote::worker::{self, Worker, WorkerAuth, WorkerConfig, WorkerProcess};
+use crate::remote::transport::{self, Identity, TlsError, TransportSettings, Trust};
 
 /// What can go wrong while starting workers or connecting to them.
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +29,7 @@ use crate::remote::worker::{self, Worker, WorkerAuth, WorkerConfig, WorkerProces
 pub enum ClientError {
     /// The TLS configuration could not be built (or a certificate could not be made).
     #[error("client TLS set-up failed: {0}")]
-    Tls(#[from] tls::TlsError),
+    Tls(#[from] TlsError),
     /// The client's endpoint could not be opened.
     #[error("could not open the client's endpoint: {0}")]
     Endpoint(std::io::Error),
@@ -66,18 +72,21 @@ pub enum ClientError {
         /// Its reason.
         refusal: Refusal,
     },
-    /// An in-process worker could not start.
-    #[error(transparent)]
-    Worker(#[from] worker::WorkerError),
-    /// A child-process worker could not start.
-    #[error(transparent)]
-    Spawn(#[from] worker::SpawnError),
     /// No worker was given.
     #[error("a client needs at least one worker")]
     NoWorkers,
-    /// The dashboard asked for could not be served.
-    #[error("could not start the dashboard: {0}")]
-    Dashboard(#[from] crate::remote::dashboard::ServeError),
+    /// This client was not made by [`Client::connect`] (it runs over simulated links), so it
+    /// cannot connect to more workers.
+    #[error("this client cannot connect to more workers")]
+    CannotDial,
+}
+
+/// What a client made by [`Client::connect`] dials more workers with.
+#[derive(Debug)]
+struct Dialer {
+    endpoint: quinn::Endpoint,
+    client_config: quinn::ClientConfig,
+    config: ConnectConfig,
 }
 
 fn describe_refusal(refusal: &Refusal) -> String {
@@ -111,8 +120,7 @@ pub enum ClientAuth {
 /// How to reach workers started elsewhere ([`Client::connect`]).
 ///
 /// ```
-/// use rivulet::remote::client::{ClientAuth, ConnectConfig};
-/// use rivulet::remote::tls::Identity;
+/// use rivulet::remote::{ClientAuth, ConnectConfig, Identity};
 ///
 /// let worker_identity = Identity::self_signed(vec!["localhost".into()]).unwrap();
 /// let config = ConnectConfig::new(worker_identity.trust_pinned(), ClientAuth::Secret(b"s3cret".to_vec()));
@@ -130,6 +138,8 @@ pub struct ConnectConfig {
     pub transport: TransportSettings,
     /// The largest frame sent or accepted.
     pub max_frame: usize,
+    /// The largest value sent or taken, and the pieces larger values travel in.
+    pub limits: Limits,
 }
 
 impl ConnectConfig {
@@ -138,144 +148,11 @@ impl ConnectConfig {
         ConnectConfig {
             trust,
             auth,
-            server_name: tls::SERVER_NAME.to_owned(),
+            server_name: transport::SERVER_NAME.to_owned(),
             transport: TransportSettings::default(),
-            max_frame: crate::remote::frame::DEFAULT_MAX_FRAME,
+            max_frame: DEFAULT_MAX_FRAME,
+            limits: Limits::default(),
         }
-    }
-}
-
-/// Sets up a [`Client`] with workers of its own ([`Client::builder`]).
-///
-/// ```
-/// # #[tokio::main]
-/// # async fn main() -> Result<(), rivulet::remote::client::ClientError> {
-/// let client = rivulet::Client::builder().workers(2).slots(2).build().await?;
-/// assert_eq!(client.workers().len(), 2);
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Debug, Clone)]
-pub struct ClientBuilder {
-    workers: usize,
-    slots: usize,
-    processes: bool,
-    worker_args: Vec<String>,
-    transport: TransportSettings,
-    dashboard: Option<crate::remote::dashboard::http::ServeAddr>,
-}
-
-impl ClientBuilder {
-    /// How many workers to start (default 2).
-    ///
-    /// # Panics
-    /// If `workers` is 0.
-    pub fn workers(mut self, workers: usize) -> Self {
-        crate::ops::assert_nonzero(workers, "ClientBuilder::workers", "workers");
-        self.workers = workers;
-        self
-    }
-
-    /// Task slots (threads) per worker; default: the machine's cores divided among the workers.
-    ///
-    /// # Panics
-    /// If `slots` is 0.
-    pub fn slots(mut self, slots: usize) -> Self {
-        crate::ops::assert_nonzero(slots, "ClientBuilder::slots", "slots");
-        self.slots = slots;
-        self
-    }
-
-    /// Run each worker as a child process of the current binary instead of a thread of this one.
-    ///
-    /// The child runs this same program with the environment variable
-    /// [`WORKER_ENV`](crate::worker::WORKER_ENV) set; it becomes a worker as soon as it reaches
-    /// [`worker::run_if_worker`] or builds a client, so code before that runs in every worker too.
-    pub fn processes(mut self, processes: bool) -> Self {
-        self.processes = processes;
-        self
-    }
-
-    /// Arguments for child-process workers, e.g. a test harness's `--exact worker_entry`.
-    pub fn worker_args<I, S>(mut self, args: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.worker_args = args.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Keep-alive, idle timeout and stream limits, on both sides.
-    pub fn transport(mut self, transport: TransportSettings) -> Self {
-        self.transport = transport;
-        self
-    }
-
-    /// Serves the client's live [dashboard](crate::remote::dashboard) on `addr`, usually
-    /// `"127.0.0.1:8787"` (port 0 picks a free port; [`Client::dashboard_addr`] tells which),
-    /// for as long as the client lives. An address that cannot be served fails [`build`](Self::build).
-    ///
-    /// ```
-    /// # #[tokio::main]
-    /// # async fn main() -> Result<(), rivulet::remote::client::ClientError> {
-    /// let client = rivulet::Client::builder().workers(2).dashboard("127.0.0.1:0").build().await?;
-    /// if let Some(addr) = client.dashboard_addr() {
-    ///     println!("dashboard: http://{addr}/status");
-    /// }
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn dashboard(mut self, addr: impl std::net::ToSocketAddrs) -> Self {
-        self.dashboard = Some(crate::remote::dashboard::http::ServeAddr::resolve(addr));
-        self
-    }
-
-    /// Starts the workers and connects to them.
-    pub async fn build(self) -> Result<Client, ClientError> {
-        worker::run_if_worker();
-        let secret = random_secret();
-        let mut addrs = Vec::with_capacity(self.workers);
-        let mut certs = Vec::with_capacity(self.workers);
-        let mut local = Vec::new();
-        let mut children = Vec::new();
-        for _ in 0..self.workers {
-            if self.processes {
-                let child =
-                    WorkerProcess::spawn(self.slots, &secret, &self.transport, &self.worker_args)
-                        .await
-                        .map_err(ClientError::Spawn)?;
-                addrs.push(child.local_addr());
-                certs.push(child.certificate().clone());
-                children.push(child);
-            } else {
-                let identity =
-                    Identity::self_signed([tls::SERVER_NAME.to_owned(), "127.0.0.1".to_owned()])?;
-                certs.extend(identity.certs.iter().take(1).cloned());
-                let config = WorkerConfig::new(identity, WorkerAuth::Secret(secret.clone()))
-                    .slots(self.slots);
-                let config = WorkerConfig {
-                    transport: self.transport,
-                    ..config
-                };
-                let spawned = Worker::spawn(config)?;
-                addrs.push(spawned.local_addr());
-                local.push(spawned);
-            }
-        }
-        let mut config = ConnectConfig::new(Trust::Pinned(certs), ClientAuth::Secret(secret));
-        config.transport = self.transport;
-        let client = Client::connect(addrs, config).await?;
-        if let Some(addr) = &self.dashboard {
-            let dashboard =
-                crate::remote::dashboard::Dashboard::start(&client.inner.metrics, addr)?;
-            client.inner.metrics.keep_dashboard(dashboard);
-        }
-        let mut owned = client.inner.owned_workers();
-        owned.local.extend(local);
-        owned.children.extend(children);
-        drop(owned);
-        Ok(client)
     }
 }
 
@@ -311,25 +188,30 @@ pub struct Client {
     pub(crate) inner: Arc<ClientInner>,
 }
 
-#[derive(Debug, Default)]
-struct OwnedWorkers {
-    local: Vec<Worker>,
-    children: Vec<WorkerProcess>,
+/// Something the client keeps alive for as long as it lives, and stops when it goes: the
+/// workers a [`ClientBuilder`](crate::remote::ClientBuilder) started, its dashboard.
+pub(crate) trait Owned: Send + std::fmt::Debug {
+    /// Stops it and waits until it has stopped (without blocking a thread).
+    fn shutdown(self: Box<Self>) -> futures::future::BoxFuture<'static, ()>;
 }
 
 #[derive(Debug)]
 pub(crate) struct ClientInner {
-    endpoint: quinn::Endpoint,
-    client_config: quinn::ClientConfig,
-    config: ConnectConfig,
+    /// How to reach more workers: `None` for a client over simulated links.
+    dialer: Option<Dialer>,
     links: RwLock<Vec<Arc<Link>>>,
+    /// The index the next worker gets, taken before it is connected, so that workers added
+    /// at the same time get distinct ids.
+    next_worker: AtomicUsize,
     next_key: AtomicU64,
-    owned: Mutex<OwnedWorkers>,
+    owned: Mutex<Vec<Box<dyn Owned>>>,
+    /// The dashboard started by the builder, if any.
+    dashboard: Mutex<Option<Dashboard>>,
     pub(crate) metrics: Arc<Metrics>,
 }
 
 impl ClientInner {
-    fn owned_workers(&self) -> MutexGuard<'_, OwnedWorkers> {
+    fn owned(&self) -> MutexGuard<'_, Vec<Box<dyn Owned>>> {
         self.owned
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -352,45 +234,14 @@ impl Drop for ClientInner {
         for link in self.links() {
             link.close();
         }
-        // Workers we started stop with us: threads are shut down, children killed on drop.
-        let owned = std::mem::take(&mut *self.owned_workers());
+        // Workers we started stop with us; dropping them only tells them to (threads are not
+        // joined, children are killed), so this never blocks the thread it runs on.
+        let owned = std::mem::take(&mut *self.owned());
         drop(owned);
     }
 }
 
 impl Client {
-    /// Starts `workers` in-process workers, each a real QUIC endpoint on 127.0.0.1 with its own
-    /// certificate, and connects to them: the embedded default.
-    ///
-    /// ```
-    /// # #[tokio::main]
-    /// # async fn main() -> Result<(), rivulet::remote::client::ClientError> {
-    /// let client = rivulet::Client::local(2).await?;
-    /// assert_eq!(client.workers().len(), 2);
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// # Panics
-    /// If `workers` is 0.
-    pub async fn local(workers: usize) -> Result<Client, ClientError> {
-        Client::builder().workers(workers).build().await
-    }
-
-    /// A builder for a client with workers of its own: how many, how many slots each, threads
-    /// or child processes.
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder {
-            workers: 2,
-            slots: 0,
-            processes: false,
-            worker_args: Vec::new(),
-            transport: TransportSettings::default(),
-            dashboard: None,
-        }
-        .default_slots()
-    }
-
     /// Connects to workers started elsewhere ([`worker::serve`], `examples/worker.rs`).
     pub async fn connect(
         addrs: impl IntoIterator<Item = SocketAddr>,
@@ -404,31 +255,21 @@ impl Client {
             ClientAuth::Certificate(identity) => Some(identity),
             ClientAuth::Secret(_) => None,
         };
-        let client_config = tls::client_config(&config.trust, client_identity, &config.transport)?;
+        let client_config =
+            transport::client_config(&config.trust, client_identity, &config.transport)?;
         let bind = if addrs.iter().all(|a| a.is_ipv6()) {
             SocketAddr::from(([0u16; 8], 0))
         } else {
             SocketAddr::from(([0, 0, 0, 0], 0))
         };
         let endpoint = quinn::Endpoint::client(bind).map_err(ClientError::Endpoint)?;
-        let client = Client {
-            inner: Arc::new(ClientInner {
-                endpoint,
-                client_config,
-                config,
-                links: RwLock::new(Vec::new()),
-                next_key: AtomicU64::new(0),
-                owned: Mutex::new(OwnedWorkers::default()),
-                metrics: Arc::new(Metrics::default()),
-            }),
-        };
-        let links = futures::future::try_join_all(
-            addrs
-                .iter()
-                .enumerate()
-                .map(|(index, addr)| client.open_link(index, *addr)),
-        )
-        .await?;
+        let client = Client::with_dialer(Some(Dialer {
+            endpoint,
+            client_config,
+            config,
+        }));
+        let links =
+            futures::future::try_join_all(addrs.iter().map(|addr| client.open_link(*addr))).await?;
         *client
             .inner
             .links
@@ -437,23 +278,61 @@ impl Client {
         Ok(client)
     }
 
-    async fn open_link(&self, index: usize, addr: SocketAddr) -> Result<Arc<Link>, ClientError> {
+    /// A client with no link yet.
+    fn with_dialer(dialer: Option<Dialer>) -> Client {
+        Client {
+            inner: Arc::new(ClientInner {
+                dialer,
+                links: RwLock::new(Vec::new()),
+                next_worker: AtomicUsize::new(0),
+                next_key: AtomicU64::new(0),
+                owned: Mutex::new(Vec::new()),
+                dashboard: Mutex::new(None),
+                metrics: Arc::new(Metrics::default()),
+            }),
+        }
+    }
+
+    /// A client over links made elsewhere (the simulation's): `link` makes each, given its id
+    /// and the client's metrics.
+    pub(crate) fn over_links(
+        addrs: &[SocketAddr],
+        mut link: impl FnMut(WorkerId, &Arc<Metrics>) -> Arc<Link>,
+    ) -> Client {
+        let client = Client::with_dialer(None);
+        let links = addrs
+            .iter()
+            .map(|addr| {
+                let index = client.inner.next_worker.fetch_add(1, Ordering::Relaxed);
+                link(WorkerId::new(index, *addr), &client.inner.metrics)
+            })
+            .collect();
+        *client
+            .inner
+            .links
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = links;
+        client
+    }
+
+    async fn open_link(&self, addr: SocketAddr) -> Result<Arc<Link>, ClientError> {
         let inner = &self.inner;
+        let dialer = inner.dialer.as_ref().ok_or(ClientError::CannotDial)?;
+        let id = WorkerId::new(inner.next_worker.fetch_add(1, Ordering::Relaxed), addr);
         Link::connect(
-            &inner.endpoint,
-            inner.client_config.clone(),
-            index,
-            addr,
-            &inner.config,
+            &dialer.endpoint,
+            dialer.client_config.clone(),
+            id,
+            &dialer.config,
             Arc::clone(&inner.metrics),
         )
         .await
     }
 
-    /// Connects to one more worker; new work spreads to it.
+    /// Connects to one more worker; new work spreads to it. Workers added at the same time
+    /// get distinct ids.
     pub async fn add_worker(&self, addr: SocketAddr) -> Result<WorkerId, ClientError> {
-        let index = self.inner.links().len();
-        let link = self.open_link(index, addr).await?;
+        let link = self.open_link(addr).await?;
         let id = link.id;
         self.inner
             .links
@@ -511,6 +390,17 @@ impl Client {
         };
         let _span = tracing::debug_span!("scatter", worker = %link.id).entered();
         RemoteFuture::from_shared(match postcard::to_allocvec(&x) {
+            Ok(bytes) if bytes.len() as u64 > link.max_value() => self.failed_value(
+                &link,
+                TaskError::new(
+                    TaskErrorKind::ValueTooLarge,
+                    format!(
+                        "the value's encoding is {} bytes, over the limit of {} bytes (ConnectConfig::limits)",
+                        bytes.len(),
+                        link.max_value()
+                    ),
+                ),
+            ),
             Ok(bytes) => self.scatter_bytes(&link, Bytes::from(bytes)),
             Err(error) => self.failed_value(&link, TaskError::codec(&error)),
         })
@@ -549,12 +439,14 @@ impl Client {
     /// task time), round-robin among equals.
     pub(crate) fn place(&self) -> Option<Arc<Link>> {
         // Called once per item: look at the list in place rather than copying it.
-        self.inner
-            .read_links()
-            .iter()
-            .filter(|link| link.is_alive())
-            .min_by_key(|link| (link.expected_wait(), link.values_scattered()))
-            .cloned()
+        let links = self.inner.read_links();
+        choose_worker(
+            links
+                .iter()
+                .filter(|link| link.is_alive())
+                .map(|link| (link, link.load())),
+        )
+        .cloned()
     }
 
     /// Submits a task on the worker of `inputs[0]`; returns the outputs' values and the status.
@@ -585,7 +477,7 @@ impl Client {
         let status = status_of(link.request(Request::Submit(task)), link.id);
         let lineage_inputs: Vec<Arc<Value>> =
             inputs.iter().map(|value| Arc::clone(value)).collect();
-        let values = output_keys
+        let values: Vec<Arc<Value>> = output_keys
             .into_iter()
             .enumerate()
             .map(|(output, key)| {
@@ -606,6 +498,9 @@ impl Client {
                 })
             })
             .collect();
+        if reply_with_value {
+            compact_when_done(&status, &values);
+        }
         (values, status)
     }
 
@@ -634,19 +529,104 @@ impl Client {
     }
 }
 
-impl ClientBuilder {
-    fn default_slots(mut self) -> Self {
-        self.slots = (worker::default_slots() / self.workers).max(1);
-        self
+impl Client {
+    /// The metrics, shared with a dashboard.
+    pub(crate) fn metrics_arc(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    /// Keeps `owned` until the client goes, then stops it.
+    pub(crate) fn keep(&self, owned: Box<dyn Owned>) {
+        self.inner.owned().push(owned);
+    }
+
+    /// Closes every connection, then stops the workers this client started and waits until they
+    /// have stopped, without blocking the runtime. Other clones of the client see its workers
+    /// as lost.
+    ///
+    /// ```
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = rivulet::Client::local(2).await?;
+    /// client.shutdown().await;
+    /// assert!(client.workers().is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn shutdown(&self) {
+        self.close();
+        let owned = std::mem::take(&mut *self.inner.owned());
+        futures::future::join_all(owned.into_iter().map(Owned::shutdown)).await;
+    }
+
+    /// Serves this client's live dashboard on `addr` (port 0 picks a free port) until the
+    /// returned handle, or the client, is dropped. See [`obs`](crate::remote::obs) for what it
+    /// shows; [`ClientBuilder::dashboard`](crate::remote::ClientBuilder::dashboard) starts one
+    /// that lives as long as the client.
+    ///
+    /// ```
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = rivulet::Client::local(2).await?;
+    /// let dashboard = client.serve_dashboard("127.0.0.1:0").await?;
+    /// println!("dashboard: {}", dashboard.url());
+    /// assert!(dashboard.local_addr().ip().is_loopback());
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// If `addr` cannot be resolved or bound.
+    pub async fn serve_dashboard(
+        &self,
+        addr: impl tokio::net::ToSocketAddrs,
+    ) -> Result<Dashboard, ServeError> {
+        Dashboard::start(&self.inner.metrics, &ServeAddr::lookup(addr).await)
+    }
+
+    /// Keeps `dashboard` running as long as the client (the builder's dashboard).
+    pub(crate) fn keep_dashboard(&self, dashboard: Dashboard) {
+        *lock(&self.inner.dashboard) = Some(dashboard);
+    }
+
+    /// The address of the dashboard started by
+    /// [`ClientBuilder::dashboard`](crate::remote::ClientBuilder::dashboard), if any.
+    pub fn dashboard_addr(&self) -> Option<SocketAddr> {
+        lock(&self.inner.dashboard)
+            .as_ref()
+            .map(Dashboard::local_addr)
+    }
+
+    /// What the client has recorded about its workers and tasks: the numbers behind the
+    /// dashboard and `/metrics`.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 }
 
-fn random_secret() -> Vec<u8> {
-    use ring::rand::SecureRandom;
-    let mut secret = vec![0u8; 32];
-    // The system's random source failing is not something a program can recover from.
-    if ring::rand::SystemRandom::new().fill(&mut secret).is_err() {
-        panic!("the system random number generator failed");
-    }
-    secret
+/// Locks a mutex whose holders only assign or push: a panic cannot leave its value half-done.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Once the task that makes `values` has answered, replaces their lineage by the bytes that
+/// came back, which lets go of the task's inputs. Without it a chain of tasks (an
+/// accumulation's states, each the input of the next) would keep every value of the chain
+/// alive on the workers and here, for as long as the stream runs.
+fn compact_when_done(status: &Status, values: &[Arc<Value>]) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        // Without a runtime the inputs are let go of at the next task or fetch instead.
+        return;
+    };
+    let status = status.clone();
+    let values: Vec<std::sync::Weak<Value>> = values.iter().map(Arc::downgrade).collect();
+    runtime.spawn(async move {
+        if status.await.is_ok() {
+            for value in values.iter().filter_map(std::sync::Weak::upgrade) {
+                value.compact();
+            }
+        }
+    });
 }

@@ -3,7 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::remote::WorkerId;
+use super::ids::WorkerId;
+use super::message::{Failure, FailureKind};
 
 /// Why one item of a remote stream has no value: its function panicked or returned `Err`, its
 /// worker was lost, or its value could not be encoded or decoded.
@@ -25,11 +26,17 @@ pub struct TaskError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TaskErrorKind {
-    /// The remote function panicked or returned `Err` (or an input of it had failed).
+    /// The remote function panicked (the message is the panic's).
+    Panicked,
+    /// The remote function returned `Err` (the message is its `Display`).
     Failed,
+    /// A value would be larger than the limit of the client or the worker (the message names
+    /// the limit).
+    ValueTooLarge,
     /// The worker holding the value (or running its task) was lost.
     WorkerLost,
-    /// The value could not be encoded here or decoded from the worker's bytes.
+    /// A value could not be encoded or decoded (here, or on the worker for the function's
+    /// input and output).
     Codec,
     /// The worker rejected the request (a bug, or a worker built from other code).
     Rejected,
@@ -50,6 +57,24 @@ impl TaskError {
             TaskErrorKind::WorkerLost,
             format!("lost connection to {worker}"),
         )
+    }
+
+    /// The error an item gets from a worker's [`Failure`]: its kind survives the wire.
+    pub(crate) fn from_failure(failure: Failure, worker: WorkerId) -> Self {
+        let kind = match failure.kind {
+            FailureKind::Panicked => TaskErrorKind::Panicked,
+            FailureKind::Returned => TaskErrorKind::Failed,
+            FailureKind::Decode | FailureKind::Encode => TaskErrorKind::Codec,
+            FailureKind::ValueTooLarge => TaskErrorKind::ValueTooLarge,
+            // A task stopped by a worker going away is run elsewhere, like a lost worker's.
+            FailureKind::Aborted => {
+                return Self::new(
+                    TaskErrorKind::WorkerLost,
+                    format!("{worker} stopped the task: {}", failure.message),
+                );
+            }
+        };
+        Self::new(kind, failure.message)
     }
 
     pub(crate) fn codec(error: &postcard::Error) -> Self {
@@ -75,7 +100,9 @@ impl TaskError {
 impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
+            TaskErrorKind::Panicked => write!(f, "remote task panicked: {}", self.message),
             TaskErrorKind::Failed => write!(f, "remote task failed: {}", self.message),
+            TaskErrorKind::ValueTooLarge => write!(f, "value too large: {}", self.message),
             TaskErrorKind::WorkerLost => write!(f, "worker lost: {}", self.message),
             TaskErrorKind::Codec => {
                 write!(f, "cannot encode or decode the value: {}", self.message)

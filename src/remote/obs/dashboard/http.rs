@@ -4,7 +4,7 @@
 //! sniffing, caching and referrers, and pages may load nothing but this server's own files.
 
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,15 +50,17 @@ pub enum ServeError {
     NoRuntime,
 }
 
-/// Addresses to serve on, resolved when given (so that a builder stays cheap to clone) and
-/// bound when served.
+/// Addresses to serve on, resolved before they are bound.
 #[derive(Debug, Clone)]
 pub(crate) struct ServeAddr(Result<Vec<SocketAddr>, Arc<std::io::Error>>);
 
 impl ServeAddr {
-    pub(crate) fn resolve(addr: impl ToSocketAddrs) -> Self {
+    /// Resolves `addr` without blocking the runtime (tokio's resolver runs on a blocking
+    /// thread).
+    pub(crate) async fn lookup(addr: impl tokio::net::ToSocketAddrs) -> Self {
         ServeAddr(
-            addr.to_socket_addrs()
+            tokio::net::lookup_host(addr)
+                .await
                 .map(Iterator::collect)
                 .map_err(Arc::new),
         )

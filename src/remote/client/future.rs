@@ -10,10 +10,11 @@ use futures::future::{BoxFuture, Shared};
 use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
-use crate::remote::client::Client;
-use crate::remote::link::{Link, WorkerId};
-use crate::remote::protocol::{Key, Request, Response, TaskKind};
-use crate::remote::task_error::{TaskError, TaskErrorKind};
+use super::Client;
+use super::link::Link;
+use crate::remote::proto::WorkerId;
+use crate::remote::proto::{Key, Request, Response, TaskKind};
+use crate::remote::proto::{TaskError, TaskErrorKind};
 
 /// How the request that makes a value ended.
 #[derive(Debug, Clone)]
@@ -33,7 +34,7 @@ fn answer(
     worker: WorkerId,
 ) -> Result<Response, TaskError> {
     match reply {
-        Ok(Ok(Response::Failed(message))) => Err(TaskError::new(TaskErrorKind::Failed, message)),
+        Ok(Ok(Response::Failed(failure))) => Err(TaskError::from_failure(failure, worker)),
         Ok(Ok(Response::Rejected(message))) => {
             Err(TaskError::new(TaskErrorKind::Rejected, message))
         }

@@ -10,21 +10,19 @@
 //! and it costs one frame per message, with no stream set-up.
 //!
 //! Every message travels as one length-delimited frame holding its postcard encoding (see
-//! [`frame`](crate::remote::frame)). Values are postcard-encoded bytes: a worker never needs
+//! [`encode`](crate::remote::proto::encode)). Values are postcard-encoded bytes: a worker never needs
 //! their types, only the functions of its registry do.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::ids::Key;
+
 /// The version of this protocol; a worker refuses a client of another version.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The ALPN protocol name both sides require during the TLS handshake.
-pub const ALPN: &[u8] = b"rivulet/1";
-
-/// A client-chosen name for a value kept on a worker. Keys are scoped to one connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Key(pub u64);
+pub const ALPN: &[u8] = b"rivulet/2";
 
 /// The first message of a connection, from client to worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,7 +30,7 @@ pub struct Hello {
     /// The client's [`PROTOCOL_VERSION`].
     pub version: u32,
     /// Proof that the client knows the worker's shared secret, bound to this TLS session
-    /// (see [`auth`](crate::remote::auth)); `None` when the client relies on its certificate.
+    /// (see [`transport::proof`](crate::remote::transport::proof)); `None` when the client relies on its certificate.
     pub proof: Option<[u8; 32]>,
     /// The remote functions the client may ask for: name and signature (input and output types).
     pub functions: Vec<FunctionId>,
@@ -93,6 +91,18 @@ pub enum ClientMessage {
         key: Key,
         /// The postcard encoding of the value.
         value: Bytes,
+    },
+    /// One piece of a value too large for one frame, to keep under `key` once all of it has
+    /// arrived. The pieces of one value follow each other in order (other messages may come
+    /// between them); the first announces the whole length, which must be within the worker's
+    /// value limit and above one piece. No reply, as for [`Scatter`](Self::Scatter).
+    ScatterPart {
+        /// Where to keep the value.
+        key: Key,
+        /// The length of the whole value's encoding.
+        total: u64,
+        /// The next bytes of it.
+        chunk: Bytes,
     },
     /// The client holds no handle to these values any more: free them. No reply.
     Release(Vec<Key>),
@@ -165,9 +175,60 @@ pub enum Response {
     },
     /// The value asked for by a fetch.
     Value(Bytes),
+    /// One piece of the value asked for by a fetch, when it is too large for one frame. The
+    /// pieces of one reply come in order, each saying the whole length; the reply is complete
+    /// when that many bytes have come.
+    ValuePart {
+        /// The length of the whole value's encoding.
+        total: u64,
+        /// The next bytes of it.
+        chunk: Bytes,
+    },
     /// The task failed (its function panicked or returned an error), or the value asked for is
-    /// that of a failed task: the item's error, with its message.
-    Failed(String),
+    /// that of a failed task: the item's error, with its kind and message.
+    Failed(Failure),
     /// The request itself was wrong (an unknown key or function); the worker logs it too.
     Rejected(String),
+}
+
+/// Why a task has no value: what the worker says in [`Response::Failed`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// What went wrong.
+    pub kind: FailureKind,
+    /// The details: a panic's message, the function's `Err` text, the limit exceeded.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure of this kind with this message.
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+        Failure {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The kinds of [`Failure`], kept apart on the wire so the client can tell them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum FailureKind {
+    /// The function panicked.
+    Panicked,
+    /// The function returned `Err`.
+    Returned,
+    /// The function's parameters, or its input, could not be decoded as its types.
+    Decode,
+    /// The function's output could not be encoded, or cut into state and value.
+    Encode,
+    /// A value would be larger than the worker's value limit.
+    ValueTooLarge,
+    /// The worker stopped the task (it is shutting down): run it elsewhere.
+    Aborted,
 }

@@ -19,9 +19,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::remote::dashboard::Dashboard;
-use crate::remote::link::WorkerId;
-use crate::remote::protocol::{Key, Request, Response, TaskKind};
+use crate::remote::proto::WorkerId;
+use crate::remote::proto::{Key, Request, Response, TaskKind};
 
 /// How many finished tasks each worker's record keeps for the task stream.
 const TASKS_KEPT: usize = 512;
@@ -81,9 +80,6 @@ pub struct Metrics {
     history: Mutex<VecDeque<Sample>>,
     /// Cancelled when the client goes: its dashboards stop with it.
     closed: CancellationToken,
-    /// The dashboard [`ClientBuilder::dashboard`](crate::remote::client::ClientBuilder::dashboard)
-    /// started, which lives as long as the client.
-    dashboard: Mutex<Option<Dashboard>>,
 }
 
 impl Default for Metrics {
@@ -96,7 +92,6 @@ impl Default for Metrics {
             errors: Mutex::new(VecDeque::new()),
             history: Mutex::new(VecDeque::new()),
             closed: CancellationToken::new(),
-            dashboard: Mutex::new(None),
         }
     }
 }
@@ -370,9 +365,9 @@ impl Metrics {
         bump(&self.totals.scattered);
         let mut state = record.state();
         if let Some(old) = state.held.insert(key, size) {
-            state.held_bytes -= old;
+            state.held_bytes = state.held_bytes.saturating_sub(old);
         }
-        state.held_bytes += size;
+        state.held_bytes = state.held_bytes.saturating_add(size);
     }
 
     /// A request is about to be sent to `worker`.
@@ -469,7 +464,12 @@ impl Metrics {
                 });
                 let name =
                     function.map_or_else(|| Arc::from(""), |function| Arc::clone(&function.name));
-                if let Some(Response::Failed(message) | Response::Rejected(message)) = response {
+                let message = match response {
+                    Some(Response::Failed(failure)) => Some(failure.message.as_str()),
+                    Some(Response::Rejected(message)) => Some(message.as_str()),
+                    _ => None,
+                };
+                if let Some(message) = message {
                     self.record_error(
                         Some(worker),
                         "task failed",
@@ -492,7 +492,9 @@ impl Metrics {
                         // A value released before its task finished is no longer held.
                         if let Some(held) = state.held.get_mut(key) {
                             let old = std::mem::replace(held, *size);
-                            state.held_bytes = state.held_bytes - old + size;
+                            // Sizes are the worker's word: saturate rather than trust them.
+                            state.held_bytes =
+                                state.held_bytes.saturating_sub(old).saturating_add(*size);
                         }
                     }
                 }
@@ -529,7 +531,7 @@ impl Metrics {
         let record = self.worker(worker);
         let mut state = record.state();
         if let Some(size) = state.held.remove(&key) {
-            state.held_bytes -= size;
+            state.held_bytes = state.held_bytes.saturating_sub(size);
         }
     }
 
@@ -564,16 +566,6 @@ impl Metrics {
     /// The client is going away (its dashboards stop).
     pub(crate) fn closed(&self) -> &CancellationToken {
         &self.closed
-    }
-
-    /// Keeps `dashboard` running as long as the client (the builder's dashboard).
-    pub(crate) fn keep_dashboard(&self, dashboard: Dashboard) {
-        *lock(&self.dashboard) = Some(dashboard);
-    }
-
-    /// The address of the dashboard started by the client's builder, if any.
-    pub(crate) fn dashboard_addr(&self) -> Option<std::net::SocketAddr> {
-        lock(&self.dashboard).as_ref().map(Dashboard::local_addr)
     }
 
     /// Takes a sample for the throughput and latency history if the last one is a

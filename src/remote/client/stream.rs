@@ -11,13 +11,13 @@ use futures::{Stream, StreamExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::Client;
+use super::future::{RemoteFuture, Value};
 use crate::LocalStream;
 use crate::StreamzExt;
-use crate::remote::client::Client;
-use crate::remote::future::{RemoteFuture, Value};
-use crate::remote::protocol::TaskKind;
+use crate::remote::proto::TaskKind;
+use crate::remote::proto::{TaskError, TaskErrorKind};
 use crate::remote::registry::RemoteFn;
-use crate::remote::task_error::{TaskError, TaskErrorKind};
 
 /// What a value must be to travel to a worker and back.
 pub trait Portable: Serialize + DeserializeOwned + Send + 'static {}

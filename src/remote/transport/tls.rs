@@ -1,7 +1,7 @@
 //! Certificates and the QUIC endpoint configurations of workers and clients.
 //!
 //! Every connection is TLS 1.3 (rustls with the ring provider, whatever the process-wide default
-//! provider is) and negotiates the ALPN name [`protocol::ALPN`], so a worker never talks to
+//! provider is) and negotiates the ALPN name [`proto::ALPN`], so a worker never talks to
 //! something that is not a rivulet client of the same protocol.
 //!
 //! A worker proves who it is with an [`Identity`]; a client decides whom to believe with a
@@ -19,7 +19,7 @@
 //! A worker may also require client certificates ([`server_config`] with `client_auth`).
 //!
 //! ```
-//! use rivulet::remote::tls::{client_config, server_config, Identity, Trust, TransportSettings};
+//! use rivulet::remote::transport::{client_config, server_config, Identity, Trust, TransportSettings};
 //!
 //! let worker = Identity::self_signed(vec!["worker-1".into()]).unwrap();
 //! let settings = TransportSettings::default();
@@ -44,7 +44,7 @@ use rustls::{
     CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme,
 };
 
-use crate::remote::protocol;
+use crate::remote::proto;
 
 /// The server name a client gives when it connects to a worker.
 ///
@@ -154,7 +154,7 @@ impl Identity {
     /// [`TlsError::Generate`] if a name is not a valid DNS name or IP address.
     ///
     /// ```
-    /// use rivulet::remote::tls::Identity;
+    /// use rivulet::remote::transport::Identity;
     ///
     /// let id = Identity::self_signed(vec!["worker.example".into()]).unwrap();
     /// assert_eq!(id.certs.len(), 1);
@@ -184,8 +184,8 @@ impl Identity {
     /// ([`TlsError::KeyMismatch`]).
     ///
     /// ```no_run
-    /// let id = rivulet::remote::tls::Identity::from_pem_files("certs/worker.pem", "certs/worker.key.pem")?;
-    /// # Ok::<(), rivulet::remote::tls::TlsError>(())
+    /// let id = rivulet::remote::transport::Identity::from_pem_files("certs/worker.pem", "certs/worker.key.pem")?;
+    /// # Ok::<(), rivulet::remote::transport::TlsError>(())
     /// ```
     pub fn from_pem_files(
         cert_path: impl AsRef<Path>,
@@ -216,7 +216,7 @@ impl Identity {
     /// A [`Trust`] that pins this identity's end-entity certificate.
     ///
     /// ```
-    /// use rivulet::remote::tls::{Identity, Trust};
+    /// use rivulet::remote::transport::{Identity, Trust};
     /// let id = Identity::self_signed(Vec::new()).unwrap();
     /// assert!(matches!(id.trust_pinned(), Trust::Pinned(certs) if certs.len() == 1));
     /// ```
@@ -244,8 +244,8 @@ impl Trust {
     /// [`TlsError::Pem`] or [`TlsError::NoCertificates`], naming the file.
     ///
     /// ```no_run
-    /// let trust = rivulet::remote::tls::Trust::ca_from_pem_file("certs/ca.pem")?;
-    /// # Ok::<(), rivulet::remote::tls::TlsError>(())
+    /// let trust = rivulet::remote::transport::Trust::ca_from_pem_file("certs/ca.pem")?;
+    /// # Ok::<(), rivulet::remote::transport::TlsError>(())
     /// ```
     pub fn ca_from_pem_file(path: impl AsRef<Path>) -> Result<Self, TlsError> {
         load_certs(path.as_ref()).map(Self::Ca)
@@ -258,8 +258,8 @@ impl Trust {
     /// [`TlsError::Pem`] or [`TlsError::NoCertificates`], naming the file.
     ///
     /// ```no_run
-    /// let trust = rivulet::remote::tls::Trust::pinned_from_pem_file("certs/worker.pem")?;
-    /// # Ok::<(), rivulet::remote::tls::TlsError>(())
+    /// let trust = rivulet::remote::transport::Trust::pinned_from_pem_file("certs/worker.pem")?;
+    /// # Ok::<(), rivulet::remote::transport::TlsError>(())
     /// ```
     pub fn pinned_from_pem_file(path: impl AsRef<Path>) -> Result<Self, TlsError> {
         load_certs(path.as_ref()).map(Self::Pinned)
@@ -324,7 +324,7 @@ impl TransportSettings {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use rivulet::remote::tls::TransportSettings;
+    /// use rivulet::remote::transport::TransportSettings;
     ///
     /// assert!(TransportSettings::default().transport_config().is_ok());
     /// let bad = TransportSettings { keep_alive: Duration::from_secs(2), ..Default::default() };
@@ -356,7 +356,7 @@ impl TransportSettings {
 /// are inconsistent.
 ///
 /// ```
-/// use rivulet::remote::tls::{server_config, Identity, TransportSettings};
+/// use rivulet::remote::transport::{server_config, Identity, TransportSettings};
 ///
 /// let worker = Identity::self_signed(vec!["worker-1".into()]).unwrap();
 /// let config = server_config(&worker, None, &TransportSettings::default()).unwrap();
@@ -384,7 +384,7 @@ pub fn server_config(
         ),
     };
     let mut crypto = builder.with_single_cert(identity.certs.clone(), identity.key.clone_key())?;
-    crypto.alpn_protocols = vec![protocol::ALPN.to_vec()];
+    crypto.alpn_protocols = vec![proto::ALPN.to_vec()];
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(crypto)?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     config.transport_config(Arc::new(transport.transport_config()?));
@@ -402,7 +402,7 @@ pub fn server_config(
 /// is unusable, or the transport settings are inconsistent.
 ///
 /// ```
-/// use rivulet::remote::tls::{client_config, Identity, TransportSettings};
+/// use rivulet::remote::transport::{client_config, Identity, TransportSettings};
 ///
 /// let worker = Identity::self_signed(vec!["worker-1".into()]).unwrap();
 /// let config = client_config(&worker.trust_pinned(), None, &TransportSettings::default()).unwrap();
@@ -432,7 +432,7 @@ pub fn client_config(
         None => builder.with_no_client_auth(),
         Some(id) => builder.with_client_auth_cert(id.certs.clone(), id.key.clone_key())?,
     };
-    crypto.alpn_protocols = vec![protocol::ALPN.to_vec()];
+    crypto.alpn_protocols = vec![proto::ALPN.to_vec()];
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(crypto)?;
     let mut config = quinn::ClientConfig::new(Arc::new(crypto));
     config.transport_config(Arc::new(transport.transport_config()?));

@@ -5,12 +5,12 @@
 //! length field, so either side can use that codec on a byte stream; the decoder is written out
 //! here because it must tell the length of an oversized frame, keep no state between frames
 //! (so that a reader never takes more bytes from a stream than one frame holds), and be easy to
-//! fuzz (see `fuzz/`). [`wire`](crate::remote::wire) drives it over QUIC streams.
+//! fuzz (see `fuzz/`). The transport layer drives it over QUIC streams.
 //!
 //! ```
 //! use bytes::BytesMut;
-//! use rivulet::remote::frame::{encode, FrameDecoder, DEFAULT_MAX_FRAME};
-//! use rivulet::remote::protocol::{ClientMessage, Key};
+//! use rivulet::remote::proto::{encode, FrameDecoder, DEFAULT_MAX_FRAME};
+//! use rivulet::remote::proto::{ClientMessage, Key};
 //!
 //! let mut buf = BytesMut::new();
 //! encode(&ClientMessage::Release(vec![Key(1), Key(2)]), DEFAULT_MAX_FRAME, &mut buf).unwrap();
@@ -39,7 +39,7 @@ pub const HEADER_LEN: usize = 4;
 /// so that a peer announcing a large frame and then sending nothing costs little memory.
 const RESERVE_STEP: usize = 64 << 10;
 
-/// Why a frame could not be encoded, decoded, read or written.
+/// Why a frame could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
     /// The frame's body is longer than the limit (announced by a peer, or produced by
@@ -72,12 +72,6 @@ pub enum FrameError {
         /// The bytes of the frame that arrived.
         received: usize,
     },
-    /// Reading from the QUIC stream failed (the connection was lost, or the peer reset it).
-    #[error("cannot read frame: {0}")]
-    Read(#[from] quinn::ReadError),
-    /// Writing to the QUIC stream failed (the connection was lost, or the peer stopped it).
-    #[error("cannot write frame: {0}")]
-    Write(#[from] quinn::WriteError),
 }
 
 /// Appends the frame of `msg` (length prefix and postcard encoding) to `dst`.
@@ -91,7 +85,7 @@ pub enum FrameError {
 ///
 /// ```
 /// use bytes::BytesMut;
-/// use rivulet::remote::frame::{encode, FrameError};
+/// use rivulet::remote::proto::{encode, FrameError};
 ///
 /// let mut buf = BytesMut::new();
 /// encode(&7u32, 16, &mut buf).unwrap();
@@ -128,7 +122,7 @@ pub fn encode<M: Serialize>(msg: &M, max: usize, dst: &mut BytesMut) -> Result<(
 ///
 /// ```
 /// use bytes::BytesMut;
-/// use rivulet::remote::frame::{encode, FrameDecoder};
+/// use rivulet::remote::proto::{encode, FrameDecoder};
 ///
 /// let mut frame = BytesMut::new();
 /// encode(&"hello".to_string(), 1024, &mut frame).unwrap();
@@ -208,7 +202,7 @@ impl FrameDecoder {
     ///
     /// ```
     /// use bytes::BytesMut;
-    /// use rivulet::remote::frame::{FrameDecoder, FrameError};
+    /// use rivulet::remote::proto::{FrameDecoder, FrameError};
     ///
     /// let mut buf = BytesMut::from(&[0u8, 0, 0, 9, 1, 2][..]);
     /// let err = FrameDecoder::default().decode_eof::<u32>(&mut buf).unwrap_err();
@@ -247,7 +241,7 @@ impl FrameDecoder {
     ///
     /// ```
     /// use bytes::BytesMut;
-    /// use rivulet::remote::frame::FrameDecoder;
+    /// use rivulet::remote::proto::FrameDecoder;
     ///
     /// let decoder = FrameDecoder::new(100);
     /// assert_eq!(decoder.bytes_needed(&BytesMut::new()).unwrap(), 4);

@@ -1,0 +1,360 @@
+//! The client's side of one worker connection: the handshake, then requests and their replies.
+//!
+//! A [`Link`] is the same whatever carries its messages: [`Link::connect`] dials a worker over
+//! QUIC and starts the tasks that move its frames; a test can build one over channels
+//! ([`Link::new`]) and drive [`Link::deliver`] and [`Link::lost`] itself. The rules (the
+//! in-flight table and its closed flag, pieces of large replies, placement's load) are the
+//! sans-IO ones of [`proto`](crate::remote::proto).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use tracing::debug;
+
+use super::{ClientAuth, ClientError, ConnectConfig};
+use crate::remote::obs::{InFlight as Recorded, Metrics};
+use crate::remote::proto::{
+    AnswerError, ClientMessage, Hello, HelloReply, INITIAL_TASK_TIME, InFlight, Key, Limits, Load,
+    PROTOCOL_VERSION, Reply, Request, Response, TaskError, TaskErrorKind, WorkerId,
+};
+use crate::remote::registry;
+use crate::remote::transport::{self, MessageReader, StreamError, spawn_writer, write_message};
+
+/// How long connecting to a worker may take, QUIC and TLS handshakes and hello included.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The answer a request's sender waits for.
+pub(crate) type Answer = Result<Response, TaskError>;
+
+/// A request waiting for its reply: who wants it, what the metrics remember, and when a task
+/// was sent (for the worker's task-time estimate; `None` for other requests).
+#[derive(Debug)]
+struct Waiter {
+    answer: oneshot::Sender<Answer>,
+    recorded: Recorded,
+    task_sent: Option<Instant>,
+}
+
+/// How the link's connection is closed from this side.
+type Closer = Box<dyn Fn() + Send + Sync>;
+
+/// A welcomed connection to one worker.
+pub(crate) struct Link {
+    pub(crate) id: WorkerId,
+    pub(crate) slots: u32,
+    close_connection: Closer,
+    outgoing: mpsc::UnboundedSender<ClientMessage>,
+    /// The requests in flight and the closed flag, under one lock.
+    pending: Mutex<InFlight<Waiter>>,
+    /// A copy of "not closed" for placement to read without the lock; the table decides.
+    alive: AtomicBool,
+    /// Requests sent and not answered yet: the placement's measure of load.
+    outstanding: AtomicUsize,
+    metrics: Arc<Metrics>,
+    /// A moving average of how long this worker's tasks take, request to reply, in nanoseconds.
+    task_time_ns: AtomicU64,
+    /// How many values were scattered here.
+    scattered: AtomicU64,
+    limits: Limits,
+}
+
+impl fmt::Debug for Link {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Link")
+            .field("id", &self.id)
+            .field("outstanding", &self.outstanding())
+            .field("alive", &self.is_alive())
+            .finish()
+    }
+}
+
+fn connect_error(
+    addr: SocketAddr,
+) -> impl Fn(Box<dyn std::error::Error + Send + Sync>) -> ClientError {
+    move |source| ClientError::Connect { addr, source }
+}
+
+impl Link {
+    /// A link whose messages go to `outgoing` and whose connection `close` closes; replies
+    /// come in through [`deliver`](Self::deliver), and [`lost`](Self::lost) ends it.
+    pub(crate) fn new(
+        id: WorkerId,
+        slots: u32,
+        outgoing: mpsc::UnboundedSender<ClientMessage>,
+        close: Closer,
+        metrics: Arc<Metrics>,
+        limits: Limits,
+    ) -> Arc<Link> {
+        let link = Arc::new(Link {
+            id,
+            slots,
+            close_connection: close,
+            outgoing,
+            pending: Mutex::new(InFlight::new(limits.max_value)),
+            alive: AtomicBool::new(true),
+            outstanding: AtomicUsize::new(0),
+            metrics,
+            task_time_ns: AtomicU64::new(INITIAL_TASK_TIME.as_nanos() as u64),
+            scattered: AtomicU64::new(0),
+            limits,
+        });
+        link.metrics.on_worker_up(link.id, slots);
+        link
+    }
+
+    /// Connects, proves who we are, and starts the tasks that move this link's frames; all of
+    /// it within one timeout.
+    pub(crate) async fn connect(
+        endpoint: &quinn::Endpoint,
+        client_config: quinn::ClientConfig,
+        id: WorkerId,
+        config: &ConnectConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Link>, ClientError> {
+        let addr = id.addr();
+        tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            Self::dial(endpoint, client_config, id, config, metrics),
+        )
+        .await
+        .map_err(|_| ClientError::HandshakeTimeout { addr })?
+    }
+
+    async fn dial(
+        endpoint: &quinn::Endpoint,
+        client_config: quinn::ClientConfig,
+        id: WorkerId,
+        config: &ConnectConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Link>, ClientError> {
+        let addr = id.addr();
+        let max_frame = config.max_frame;
+        let failed = connect_error(addr);
+        let connection = endpoint
+            .connect_with(client_config, addr, &config.server_name)
+            .map_err(|e| failed(e.into()))?
+            .await
+            .map_err(|e| failed(e.into()))?;
+        let (mut send, recv) = connection.open_bi().await.map_err(|e| failed(e.into()))?;
+        let proof = match &config.auth {
+            ClientAuth::Secret(secret) => {
+                Some(transport::proof(&connection, secret).map_err(|e| failed(e.into()))?)
+            }
+            ClientAuth::Certificate(_) => None,
+        };
+        let hello = Hello {
+            version: PROTOCOL_VERSION,
+            proof,
+            functions: registry::functions(),
+        };
+        let handshake = |source: StreamError| ClientError::Handshake {
+            addr,
+            source: source.into(),
+        };
+        write_message(&mut send, &hello, max_frame)
+            .await
+            .map_err(handshake)?;
+        let mut reader = MessageReader::new(recv, max_frame);
+        let slots = match reader.next::<HelloReply>().await.map_err(handshake)? {
+            Some(HelloReply::Welcome { slots }) => slots,
+            Some(HelloReply::Refused(refusal)) => {
+                return Err(ClientError::Refused { addr, refusal });
+            }
+            // The worker closed without a word: most likely it refused our certificate.
+            None => return Err(ClientError::HandshakeClosed { addr }),
+        };
+        let (outgoing, writer) = spawn_writer::<ClientMessage>(send, max_frame);
+        let closing = connection.clone();
+        let close: Closer = Box::new(move || closing.close(0u32.into(), b"client closed"));
+        let link = Link::new(id, slots, outgoing, close, metrics, config.limits);
+        tokio::spawn(read_replies(Arc::clone(&link), reader, writer));
+        Ok(link)
+    }
+
+    fn pending(&self) -> MutexGuard<'_, InFlight<Waiter>> {
+        // Every change under the lock is one call on the table; a panic cannot leave it
+        // half-done.
+        self.pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Sends a request; the receiver gets the worker's response, or the error that lost it.
+    pub(crate) fn request(&self, request: Request) -> oneshot::Receiver<Answer> {
+        let (answer, rx) = oneshot::channel();
+        let recorded = self.metrics.on_request(self.id, &request);
+        let task_sent = matches!(request, Request::Submit(_)).then(Instant::now);
+        let waiter = Waiter {
+            answer,
+            recorded,
+            task_sent,
+        };
+        // Insert and send under the lock: a reply cannot overtake its entry, and a link closed
+        // meanwhile either refuses the entry here or drains it in `fail_all`.
+        let mut pending = self.pending();
+        match pending.insert(waiter) {
+            Ok(id) => {
+                self.outstanding.fetch_add(1, Ordering::Relaxed);
+                let sent = self.outgoing.send(ClientMessage::Request { id, request });
+                drop(pending);
+                if sent.is_err() {
+                    self.fail_all();
+                }
+            }
+            Err(waiter) => {
+                drop(pending);
+                self.metrics.on_response(self.id, waiter.recorded, None);
+                let _ = waiter.answer.send(Err(TaskError::worker_lost(self.id)));
+            }
+        }
+        rx
+    }
+
+    /// Sends a value to keep under `key` (in pieces if it is large). There is no reply: the
+    /// caller keeps the bytes too.
+    pub(crate) fn scatter(&self, key: Key, value: Bytes) {
+        if !self.is_alive() {
+            return;
+        }
+        self.metrics.on_scatter(self.id, key, value.len());
+        self.scattered.fetch_add(1, Ordering::Relaxed);
+        // A closed writer means a lost worker, which the tasks on this value will notice.
+        let piece = self.limits.piece.max(1);
+        if value.len() <= piece {
+            let _ = self.outgoing.send(ClientMessage::Scatter { key, value });
+            return;
+        }
+        let total = value.len() as u64;
+        let mut start = 0;
+        while start < value.len() {
+            let end = (start + piece).min(value.len());
+            let chunk = value.slice(start..end);
+            let _ = self
+                .outgoing
+                .send(ClientMessage::ScatterPart { key, total, chunk });
+            start = end;
+        }
+    }
+
+    /// Tells the worker this value is no longer needed.
+    pub(crate) fn release(&self, key: Key) {
+        if self.is_alive() {
+            self.metrics.on_release(self.id, key);
+            // A closed writer means a closed connection, which frees everything anyway.
+            let _ = self.outgoing.send(ClientMessage::Release(vec![key]));
+        }
+    }
+
+    /// The largest value this link sends or takes.
+    pub(crate) fn max_value(&self) -> u64 {
+        self.limits.max_value
+    }
+
+    pub(crate) fn outstanding(&self) -> usize {
+        self.outstanding.load(Ordering::Relaxed)
+    }
+
+    /// What placement knows of this worker.
+    pub(crate) fn load(&self) -> Load {
+        Load {
+            outstanding: self.outstanding(),
+            task_time_ns: self.task_time_ns.load(Ordering::Relaxed),
+            scattered: self.scattered.load(Ordering::Relaxed),
+        }
+    }
+
+    fn record_task_time(&self, sample: Duration) {
+        let old = self.task_time_ns.load(Ordering::Relaxed);
+        self.task_time_ns
+            .store(Load::next_task_time(old, sample), Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    /// Takes one reply from the worker. A reply that cannot be one (an unknown request, pieces
+    /// that do not fit) means the worker is broken: the link is closed.
+    pub(crate) fn deliver(&self, reply: Reply) {
+        let taken = self.pending().on_reply(reply);
+        match taken {
+            Ok(Some((waiter, answer))) => {
+                self.outstanding.fetch_sub(1, Ordering::Relaxed);
+                if let Some(sent) = waiter.task_sent {
+                    self.record_task_time(sent.elapsed());
+                }
+                let answer = answer.map_err(|AnswerError::ValueTooLarge { len, max }| {
+                    TaskError::new(
+                        TaskErrorKind::ValueTooLarge,
+                        format!("{} sent a value of {len} bytes, over the client's limit of {max} bytes", self.id),
+                    )
+                });
+                self.metrics
+                    .on_response(self.id, waiter.recorded, answer.as_ref().ok());
+                let _ = waiter.answer.send(answer);
+            }
+            Ok(None) => {}
+            Err(broken) => {
+                debug!(worker = %self.id, %broken, "closing the link to a broken worker");
+                self.close();
+            }
+        }
+    }
+
+    /// The connection is gone: every waiting request fails as lost.
+    pub(crate) fn lost(&self) {
+        self.fail_all();
+    }
+
+    /// Marks the link dead and answers every waiting request with a lost-worker error.
+    fn fail_all(&self) {
+        let drained = {
+            let mut pending = self.pending();
+            let first = !pending.is_closed();
+            let drained = pending.close();
+            self.alive.store(false, Ordering::Release);
+            self.outstanding.store(0, Ordering::Relaxed);
+            if first {
+                self.metrics.on_worker_lost(self.id);
+            }
+            drained
+        };
+        for (_, waiter) in drained {
+            self.metrics.on_response(self.id, waiter.recorded, None);
+            let _ = waiter.answer.send(Err(TaskError::worker_lost(self.id)));
+        }
+    }
+
+    /// Closes the connection (its values on the worker are freed with it).
+    pub(crate) fn close(&self) {
+        (self.close_connection)();
+        self.fail_all();
+    }
+}
+
+async fn read_replies(
+    link: Arc<Link>,
+    mut reader: MessageReader,
+    writer: tokio::task::JoinHandle<Result<(), StreamError>>,
+) {
+    loop {
+        match reader.next::<Reply>().await {
+            Ok(Some(reply)) => link.deliver(reply),
+            Ok(None) => break,
+            Err(error) => {
+                debug!(worker = %link.id, %error, "lost worker");
+                break;
+            }
+        }
+        if !link.is_alive() {
+            break;
+        }
+    }
+    writer.abort();
+    link.fail_all();
+}

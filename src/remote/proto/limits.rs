@@ -1,0 +1,41 @@
+//! The sizes both sides hold each other to.
+
+/// The largest value (its encoding) a client or worker accepts by default: 1 GiB.
+pub const DEFAULT_MAX_VALUE: u64 = 1 << 30;
+
+/// The size of the pieces a large value travels in by default: 1 MiB, well under the frame
+/// limit, so that other messages interleave with a large value's pieces.
+pub const DEFAULT_PIECE: usize = 1 << 20;
+
+/// The largest task result sent along with its reply by default; larger ones wait for a
+/// fetch, so that values that stay on the worker for the next task are not copied back for
+/// nothing.
+pub const DEFAULT_INLINE: usize = 64 << 10;
+
+/// The sizes a connection is held to.
+///
+/// ```
+/// use rivulet::remote::proto::Limits;
+///
+/// let limits = Limits { max_value: 16 << 20, ..Limits::default() };
+/// assert!(limits.piece < limits.max_value as usize);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest value, scattered, made by a task or fetched. Default [`DEFAULT_MAX_VALUE`].
+    pub max_value: u64,
+    /// The size of the pieces larger values travel in. Default [`DEFAULT_PIECE`].
+    pub piece: usize,
+    /// The largest task result sent along with its reply. Default [`DEFAULT_INLINE`].
+    pub inline: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_value: DEFAULT_MAX_VALUE,
+            piece: DEFAULT_PIECE,
+            inline: DEFAULT_INLINE,
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! The sans-IO core of the distributed mode: what the two sides say to each other and the rules
+//! they follow, with no sockets, no tasks and no clock of its own.
+//!
+//! Like `quinn-proto`, everything here takes bytes, messages and the time in and gives messages
+//! and decisions out, so it can be tested, simulated and fuzzed deterministically in memory; the
+//! [`transport`](crate::remote::transport), client and worker layers drive it over QUIC and
+//! tokio. Nothing in this folder names tokio or quinn.
+//!
+//! - ids: [`Key`], [`WorkerId`];
+//! - messages: [`Hello`], [`HelloReply`], [`ClientMessage`], [`Reply`], ...;
+//! - framing: [`encode`], [`FrameDecoder`], and the sizes both sides keep to ([`Limits`]);
+//! - the worker's decision on a hello ([`check_hello`]) and its side of a connection
+//!   ([`WorkerSession`]: messages in, [`Action`]s out);
+//! - the client's requests in flight ([`InFlight`]) and its placement rule ([`choose_worker`]);
+//! - the item error users see: [`TaskError`].
+
+mod frame;
+mod handshake;
+mod ids;
+mod limits;
+mod message;
+mod pending;
+mod placement;
+mod session;
+mod task_error;
+
+pub use frame::{DEFAULT_MAX_FRAME, FrameDecoder, FrameError, HEADER_LEN, encode};
+pub use handshake::check_hello;
+pub use ids::{Key, WorkerId};
+pub use limits::{DEFAULT_INLINE, DEFAULT_MAX_VALUE, DEFAULT_PIECE, Limits};
+pub use message::*;
+pub use pending::{AnswerError, InFlight, ReplyError};
+pub use placement::{INITIAL_TASK_TIME, Load, choose_worker};
+pub use session::{Action, Run, TaskId, TaskOutput, Violation, WorkerSession};
+pub use task_error::{TaskError, TaskErrorKind};

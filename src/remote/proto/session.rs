@@ -1,0 +1,631 @@
+//! A worker's side of one client connection, as a state machine: messages in, actions out.
+//!
+//! [`WorkerSession`] holds the connection's values (scattered, assembled from pieces, or made
+//! by tasks), orders tasks after the tasks that make their inputs, answers fetches once their
+//! value exists, and says what to run and what to send. It runs nothing and sends nothing: the
+//! worker's connection driver feeds it messages and finished tasks, and carries out the
+//! [`Action`]s it returns, so every rule here is tested (and fuzzed) without a socket or a clock.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use rivulet::remote::proto::{
+//!     Action, ClientMessage, Key, Limits, Request, Response, Task, TaskKind, TaskOutput,
+//!     WorkerSession,
+//! };
+//!
+//! let mut session = WorkerSession::new(Limits::default());
+//! let known = |name: &str| name == "inc";
+//! session.handle(ClientMessage::Scatter { key: Key(0), value: Bytes::from_static(&[1]) }, known).unwrap();
+//! let task = Task {
+//!     kind: TaskKind::Map,
+//!     function: "inc".into(),
+//!     params: Bytes::new(),
+//!     inputs: vec![Key(0)],
+//!     outputs: vec![Key(1)],
+//!     reply_with_value: true,
+//! };
+//! session.handle(ClientMessage::Request { id: 7, request: Request::Submit(task) }, known).unwrap();
+//!
+//! // The session asks for the function to be run on the input's bytes...
+//! let Some(Action::Run(run)) = session.poll_action() else { panic!("expected a run") };
+//! assert_eq!(run.input, Bytes::from_static(&[1]));
+//! // ... and, told the result, answers the request.
+//! session.finished(run.task, Ok(TaskOutput { values: vec![Bytes::from_static(&[2])], verdict: None }));
+//! let Some(Action::Send(reply)) = session.poll_action() else { panic!("expected a reply") };
+//! assert_eq!(reply.id, 7);
+//! assert!(matches!(reply.response, Response::Done { .. }));
+//! assert_eq!(session.values_held(), 2);
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+
+use bytes::{Bytes, BytesMut};
+
+use super::ids::Key;
+use super::limits::Limits;
+use super::message::{
+    ClientMessage, Failure, FailureKind, Reply, Request, Response, Task, TaskKind,
+};
+
+/// A task of this session, as the driver names it when it reports the task finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId(pub u64);
+
+/// What the driver must do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Run a registered function on a task slot, then report with [`WorkerSession::finished`].
+    Run(Run),
+    /// Send this reply to the client.
+    Send(Reply),
+}
+
+/// A function to run: [`Action::Run`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    /// The task to report when it has run.
+    pub task: TaskId,
+    /// The shape of the task (what its output is cut into).
+    pub kind: TaskKind,
+    /// The registered function.
+    pub function: String,
+    /// The encoding of the function value (its parameters).
+    pub params: Bytes,
+    /// The encoding of the input: the one input, or the inputs back to back (a tuple's
+    /// postcard encoding is its fields' encodings in order).
+    pub input: Bytes,
+}
+
+/// What a task made: its outputs' encodings (one per output key) and a retain verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskOutput {
+    /// One encoding per output of the task, in order.
+    pub values: Vec<Bytes>,
+    /// A retain task's verdict.
+    pub verdict: Option<bool>,
+}
+
+/// A message that breaks the protocol: the worker closes the connection, saying this.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Violation {
+    /// A scatter or a task's output names a key that is already in use.
+    #[error("key {0:?} is already in use")]
+    KeyInUse(Key),
+    /// A task or fetch names a key this connection never had.
+    #[error("unknown key {0:?}")]
+    UnknownKey(Key),
+    /// A task names a function this worker does not have.
+    #[error("unknown function `{0}`")]
+    UnknownFunction(String),
+    /// A task has the wrong number of inputs or outputs for its kind.
+    #[error("{kind:?} task with {inputs} inputs and {outputs} outputs")]
+    TaskShape {
+        /// The task's kind.
+        kind: TaskKind,
+        /// How many inputs it named.
+        inputs: usize,
+        /// How many outputs it named.
+        outputs: usize,
+    },
+    /// A scattered value is larger than the worker's value limit (the client checks this
+    /// before sending, so only a broken client does it).
+    #[error("a value of {len} bytes under {key:?} exceeds the limit of {max} bytes")]
+    ValueTooLarge {
+        /// Where it was to be kept.
+        key: Key,
+        /// Its length.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// A piece of a scattered value does not fit the pieces before it.
+    #[error("a piece of the value under {key:?} does not fit: {reason}")]
+    BadPiece {
+        /// The value's key.
+        key: Key,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+/// What is kept under a key.
+#[derive(Debug)]
+enum Held {
+    Ready(Bytes),
+    Failed(Failure),
+    /// The task that will make it is waiting for its inputs or running.
+    Pending(TaskId),
+}
+
+/// Who waits for a pending value.
+#[derive(Debug, Clone, Copy)]
+enum Waiter {
+    Task(TaskId),
+    Fetch(u64),
+}
+
+/// A task that has not finished.
+#[derive(Debug)]
+struct Unfinished {
+    request: u64,
+    task: Task,
+    /// How many of its inputs are still pending.
+    missing: usize,
+}
+
+/// A value arriving in pieces.
+#[derive(Debug)]
+struct Assembly {
+    total: u64,
+    bytes: BytesMut,
+}
+
+/// How much buffer a value arriving in pieces gets up front; it grows as the pieces come, so a
+/// peer announcing a large value and sending little costs little.
+const ASSEMBLY_RESERVE: u64 = 16 << 20;
+
+/// One client connection's values and tasks on a worker. See the [module docs](self).
+#[derive(Debug)]
+pub struct WorkerSession {
+    limits: Limits,
+    values: HashMap<Key, Held>,
+    bytes_held: u64,
+    tasks: HashMap<TaskId, Unfinished>,
+    running: usize,
+    waiting: HashMap<Key, Vec<Waiter>>,
+    pieces: HashMap<Key, Assembly>,
+    next_task: u64,
+    actions: VecDeque<Action>,
+}
+
+impl WorkerSession {
+    /// A session with no values, under these limits.
+    pub fn new(limits: Limits) -> Self {
+        WorkerSession {
+            limits,
+            values: HashMap::new(),
+            bytes_held: 0,
+            tasks: HashMap::new(),
+            running: 0,
+            waiting: HashMap::new(),
+            pieces: HashMap::new(),
+            next_task: 0,
+            actions: VecDeque::new(),
+        }
+    }
+
+    /// The limits this session enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Takes one message from the client. `known` says whether the worker has a function.
+    ///
+    /// # Errors
+    ///
+    /// A [`Violation`] when the message breaks the protocol; the connection should be closed
+    /// (the session is left as it was before the message).
+    pub fn handle(
+        &mut self,
+        message: ClientMessage,
+        known: impl Fn(&str) -> bool,
+    ) -> Result<(), Violation> {
+        match message {
+            ClientMessage::Scatter { key, value } => self.scatter(key, value),
+            ClientMessage::ScatterPart { key, total, chunk } => self.piece(key, total, chunk),
+            ClientMessage::Release(keys) => {
+                for key in keys {
+                    self.release(key);
+                }
+                Ok(())
+            }
+            ClientMessage::Request {
+                id,
+                request: Request::Fetch { key },
+            } => self.fetch(id, key),
+            ClientMessage::Request {
+                id,
+                request: Request::Submit(task),
+            } => self.submit(id, task, known),
+        }
+    }
+
+    /// Reports that the task asked for by [`Action::Run`] has run. A task this session does
+    /// not know (already finished, or never asked for) is ignored.
+    pub fn finished(&mut self, task: TaskId, outcome: Result<TaskOutput, Failure>) {
+        let Some(unfinished) = self.tasks.remove(&task) else {
+            return;
+        };
+        self.running = self.running.saturating_sub(1);
+        self.complete(task, unfinished, outcome);
+    }
+
+    /// The next thing the driver must do, if any.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// How many values are kept (made or pending), pieces of unfinished ones not counted.
+    pub fn values_held(&self) -> usize {
+        self.values.len()
+    }
+
+    /// The bytes of the values kept, and of the pieces of those still arriving.
+    pub fn bytes_held(&self) -> u64 {
+        let arriving: u64 = self.pieces.values().map(|a| a.bytes.len() as u64).sum();
+        self.bytes_held.saturating_add(arriving)
+    }
+
+    /// How many tasks have not finished (waiting for inputs, or running).
+    pub fn unfinished_tasks(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// How many tasks the driver was asked to run and has not reported.
+    pub fn running_tasks(&self) -> usize {
+        self.running
+    }
+
+    fn scatter(&mut self, key: Key, value: Bytes) -> Result<(), Violation> {
+        self.check_vacant(key)?;
+        let len = value.len() as u64;
+        if len > self.limits.max_value {
+            return Err(Violation::ValueTooLarge {
+                key,
+                len,
+                max: self.limits.max_value,
+            });
+        }
+        self.store(key, Held::Ready(value));
+        Ok(())
+    }
+
+    fn piece(&mut self, key: Key, total: u64, chunk: Bytes) -> Result<(), Violation> {
+        let assembly = match self.pieces.get_mut(&key) {
+            Some(assembly) => assembly,
+            None => {
+                self.check_vacant(key)?;
+                if total > self.limits.max_value {
+                    return Err(Violation::ValueTooLarge {
+                        key,
+                        len: total,
+                        max: self.limits.max_value,
+                    });
+                }
+                let reserve = usize::try_from(total.min(ASSEMBLY_RESERVE)).unwrap_or(0);
+                self.pieces.entry(key).or_insert(Assembly {
+                    total,
+                    bytes: BytesMut::with_capacity(reserve),
+                })
+            }
+        };
+        if assembly.total != total {
+            return Err(Violation::BadPiece {
+                key,
+                reason: "its total length differs from the first piece's",
+            });
+        }
+        let after = (assembly.bytes.len() as u64).saturating_add(chunk.len() as u64);
+        if after > total {
+            return Err(Violation::BadPiece {
+                key,
+                reason: "it runs past the announced length",
+            });
+        }
+        assembly.bytes.extend_from_slice(&chunk);
+        if after == total {
+            if let Some(assembly) = self.pieces.remove(&key) {
+                self.store(key, Held::Ready(assembly.bytes.freeze()));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_vacant(&self, key: Key) -> Result<(), Violation> {
+        if self.values.contains_key(&key) || self.pieces.contains_key(&key) {
+            return Err(Violation::KeyInUse(key));
+        }
+        Ok(())
+    }
+
+    fn store(&mut self, key: Key, held: Held) {
+        if let Held::Ready(bytes) = &held {
+            self.bytes_held = self.bytes_held.saturating_add(bytes.len() as u64);
+        }
+        if let Some(old) = self.values.insert(key, held) {
+            self.forget(&old);
+        }
+    }
+
+    fn forget(&mut self, held: &Held) {
+        if let Held::Ready(bytes) = held {
+            self.bytes_held = self.bytes_held.saturating_sub(bytes.len() as u64);
+        }
+    }
+
+    fn release(&mut self, key: Key) {
+        self.pieces.remove(&key);
+        if let Some(held) = self.values.remove(&key) {
+            self.forget(&held);
+        }
+        // Fetches still waiting for it learn that it is gone when its task finishes.
+    }
+
+    fn fetch(&mut self, id: u64, key: Key) -> Result<(), Violation> {
+        match self.values.get(&key) {
+            None => Err(Violation::UnknownKey(key)),
+            Some(Held::Ready(bytes)) => {
+                let bytes = bytes.clone();
+                self.send_value(id, bytes);
+                Ok(())
+            }
+            Some(Held::Failed(failure)) => {
+                let failure = failure.clone();
+                self.send(id, Response::Failed(failure));
+                Ok(())
+            }
+            Some(Held::Pending(_)) => {
+                self.waiting.entry(key).or_default().push(Waiter::Fetch(id));
+                Ok(())
+            }
+        }
+    }
+
+    fn submit(
+        &mut self,
+        id: u64,
+        task: Task,
+        known: impl Fn(&str) -> bool,
+    ) -> Result<(), Violation> {
+        let (inputs, outputs) = match task.kind {
+            TaskKind::Map => (1, 1),
+            TaskKind::Retain => (1, 0),
+            TaskKind::Zip => (2, 1),
+            TaskKind::Accumulate => (2, 2),
+        };
+        if task.inputs.len() != inputs || task.outputs.len() != outputs {
+            return Err(Violation::TaskShape {
+                kind: task.kind,
+                inputs: task.inputs.len(),
+                outputs: task.outputs.len(),
+            });
+        }
+        if task.kind != TaskKind::Zip && !known(&task.function) {
+            return Err(Violation::UnknownFunction(task.function));
+        }
+        if let Some(key) = task.inputs.iter().find(|k| !self.values.contains_key(k)) {
+            return Err(Violation::UnknownKey(*key));
+        }
+        for (i, key) in task.outputs.iter().enumerate() {
+            if task.outputs[..i].contains(key) {
+                return Err(Violation::KeyInUse(*key));
+            }
+            self.check_vacant(*key)?;
+        }
+        let id_task = TaskId(self.next_task);
+        self.next_task += 1;
+        for key in &task.outputs {
+            self.values.insert(*key, Held::Pending(id_task));
+        }
+        // An input that already failed fails the task with the same failure, by position.
+        let failed = task
+            .inputs
+            .iter()
+            .find_map(|key| match self.values.get(key) {
+                Some(Held::Failed(failure)) => Some(failure.clone()),
+                _ => None,
+            });
+        let mut missing = 0;
+        if failed.is_none() {
+            for key in &task.inputs {
+                if let Some(Held::Pending(_)) = self.values.get(key) {
+                    missing += 1;
+                    self.waiting
+                        .entry(*key)
+                        .or_default()
+                        .push(Waiter::Task(id_task));
+                }
+            }
+        }
+        let unfinished = Unfinished {
+            request: id,
+            task,
+            missing,
+        };
+        match failed {
+            Some(failure) => self.complete(id_task, unfinished, Err(failure)),
+            None if missing == 0 => self.start(id_task, unfinished),
+            None => {
+                self.tasks.insert(id_task, unfinished);
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a task whose inputs are all made: a zip is made here, a function is run.
+    fn start(&mut self, id: TaskId, unfinished: Unfinished) {
+        let mut inputs = Vec::with_capacity(unfinished.task.inputs.len());
+        for key in &unfinished.task.inputs {
+            match self.values.get(key) {
+                Some(Held::Ready(bytes)) => inputs.push(bytes.clone()),
+                Some(Held::Failed(failure)) => {
+                    let failure = failure.clone();
+                    return self.complete(id, unfinished, Err(failure));
+                }
+                // Released by the client while the task waited for it.
+                _ => {
+                    let failure = Failure::new(
+                        FailureKind::Aborted,
+                        format!("input {key:?} was released before the task could run"),
+                    );
+                    return self.complete(id, unfinished, Err(failure));
+                }
+            }
+        }
+        let input = concat(&inputs);
+        if unfinished.task.kind == TaskKind::Zip {
+            let output = TaskOutput {
+                values: vec![input],
+                verdict: None,
+            };
+            return self.complete(id, unfinished, Ok(output));
+        }
+        self.actions.push_back(Action::Run(Run {
+            task: id,
+            kind: unfinished.task.kind,
+            function: unfinished.task.function.clone(),
+            params: unfinished.task.params.clone(),
+            input,
+        }));
+        self.running += 1;
+        self.tasks.insert(id, unfinished);
+    }
+
+    /// Keeps a finished task's outputs (or its failure), answers its request and wakes what
+    /// waited for its outputs.
+    fn complete(
+        &mut self,
+        id: TaskId,
+        unfinished: Unfinished,
+        outcome: Result<TaskOutput, Failure>,
+    ) {
+        let Unfinished { request, task, .. } = unfinished;
+        let outcome = outcome.and_then(|output| self.check_output(&task, output));
+        let response = match &outcome {
+            Ok(output) => Response::Done {
+                sizes: output.values.iter().map(|v| v.len() as u64).collect(),
+                verdict: output.verdict,
+                values: if task.reply_with_value {
+                    let inline = self.limits.inline;
+                    output
+                        .values
+                        .iter()
+                        .map(|v| (v.len() <= inline).then(|| v.clone()))
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+            },
+            Err(failure) => Response::Failed(failure.clone()),
+        };
+        for (index, key) in task.outputs.iter().enumerate() {
+            // A key the client released meanwhile (or that another task now makes) stays as
+            // it is: nobody wants this output any more.
+            if !matches!(self.values.get(key), Some(Held::Pending(t)) if *t == id) {
+                continue;
+            }
+            let held = match &outcome {
+                Ok(output) => match output.values.get(index) {
+                    Some(bytes) => Held::Ready(bytes.clone()),
+                    None => Held::Failed(Failure::new(FailureKind::Encode, "missing output")),
+                },
+                Err(failure) => Held::Failed(failure.clone()),
+            };
+            self.store(*key, held);
+        }
+        self.send(request, response);
+        for key in &task.outputs {
+            self.wake(*key);
+        }
+    }
+
+    /// Checks what a function made against the task's shape and the value limit.
+    fn check_output(&self, task: &Task, output: TaskOutput) -> Result<TaskOutput, Failure> {
+        if output.values.len() != task.outputs.len() {
+            return Err(Failure::new(
+                FailureKind::Encode,
+                format!(
+                    "the task made {} values for {} outputs",
+                    output.values.len(),
+                    task.outputs.len()
+                ),
+            ));
+        }
+        if task.kind == TaskKind::Retain && output.verdict.is_none() {
+            return Err(Failure::new(
+                FailureKind::Encode,
+                "a retain task gave no verdict",
+            ));
+        }
+        let max = self.limits.max_value;
+        if let Some(big) = output.values.iter().find(|v| v.len() as u64 > max) {
+            return Err(Failure::new(
+                FailureKind::ValueTooLarge,
+                format!(
+                    "the task made a value of {} bytes, over the worker's limit of {max} bytes",
+                    big.len()
+                ),
+            ));
+        }
+        Ok(output)
+    }
+
+    /// Tells the tasks and fetches waiting for `key` that it is made (or failed, or gone).
+    fn wake(&mut self, key: Key) {
+        let Some(waiters) = self.waiting.remove(&key) else {
+            return;
+        };
+        for waiter in waiters {
+            match waiter {
+                Waiter::Fetch(id) => match self.values.get(&key) {
+                    Some(Held::Ready(bytes)) => {
+                        let bytes = bytes.clone();
+                        self.send_value(id, bytes);
+                    }
+                    Some(Held::Failed(failure)) => {
+                        let failure = failure.clone();
+                        self.send(id, Response::Failed(failure));
+                    }
+                    _ => self.send(
+                        id,
+                        Response::Rejected(format!("{key:?} was released before it was made")),
+                    ),
+                },
+                Waiter::Task(task) => {
+                    let ready = match self.tasks.get_mut(&task) {
+                        Some(unfinished) => {
+                            unfinished.missing = unfinished.missing.saturating_sub(1);
+                            unfinished.missing == 0
+                        }
+                        None => false,
+                    };
+                    if ready {
+                        if let Some(unfinished) = self.tasks.remove(&task) {
+                            self.start(task, unfinished);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, id: u64, response: Response) {
+        self.actions.push_back(Action::Send(Reply { id, response }));
+    }
+
+    /// Sends a value, in pieces if it is larger than one piece.
+    fn send_value(&mut self, id: u64, bytes: Bytes) {
+        let piece = self.limits.piece.max(1);
+        if bytes.len() <= piece {
+            return self.send(id, Response::Value(bytes));
+        }
+        let total = bytes.len() as u64;
+        let mut start = 0;
+        while start < bytes.len() {
+            let end = (start + piece).min(bytes.len());
+            let chunk = bytes.slice(start..end);
+            self.send(id, Response::ValuePart { total, chunk });
+            start = end;
+        }
+    }
+}
+
+/// The inputs of a task as one encoding: a tuple's postcard encoding is its fields' encodings
+/// back to back.
+fn concat(values: &[Bytes]) -> Bytes {
+    match values {
+        [single] => single.clone(),
+        _ => Bytes::from(values.concat()),
+    }
+}

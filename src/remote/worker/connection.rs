@@ -1,0 +1,201 @@
+//! One client's connection to a worker: the handshake, then the thin driver that feeds the
+//! sans-IO [`WorkerSession`] the client's messages and the finished tasks, and carries out what
+//! it says (run a function on a slot, send a reply).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
+use tracing::{debug, warn};
+
+use super::{WorkerAuth, WorkerShared, close_code};
+use crate::remote::obs::WorkerStats;
+use crate::remote::proto::{
+    Action, ClientMessage, Failure, FailureKind, Hello, HelloReply, Reply, Run, TaskId, TaskKind,
+    TaskOutput, WorkerSession, check_hello,
+};
+use crate::remote::registry;
+use crate::remote::transport::{self, MessageReader, spawn_writer, write_message};
+
+/// How long a new connection may take to say [`Hello`].
+const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Closes a connection whose peer broke the protocol, saying why in the log and on the wire.
+fn violation(connection: &quinn::Connection, reason: &str) {
+    warn!(remote = %connection.remote_address(), reason, "closing connection");
+    connection.close(close_code::PROTOCOL.into(), reason.as_bytes());
+}
+
+/// A task's outcome, as the driver reports it to the session.
+type Finished = (TaskId, Result<TaskOutput, Failure>);
+
+pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<WorkerShared>) {
+    let remote = connection.remote_address();
+    let (mut send, recv) = match tokio::time::timeout(HELLO_TIMEOUT, connection.accept_bi()).await {
+        Ok(Ok(streams)) => streams,
+        Ok(Err(error)) => {
+            debug!(%remote, %error, "connection ended before its first stream");
+            return;
+        }
+        Err(_) => return violation(&connection, "no stream opened in time"),
+    };
+    let mut reader = MessageReader::new(recv, shared.max_frame);
+    let hello = match tokio::time::timeout(HELLO_TIMEOUT, reader.next::<Hello>()).await {
+        Ok(Ok(Some(hello))) => hello,
+        Ok(Ok(None)) => return violation(&connection, "stream ended before hello"),
+        Ok(Err(error)) => return violation(&connection, &format!("bad hello: {error}")),
+        Err(_) => return violation(&connection, "no hello in time"),
+    };
+    let refusal = check_hello(
+        &hello,
+        |proof| match &shared.auth {
+            WorkerAuth::Secret(secret) => {
+                proof.is_some_and(|proof| transport::verify(&connection, secret, proof))
+            }
+            // rustls already refused a client without a certificate from the CA.
+            WorkerAuth::ClientCertificates(_) => connection.peer_identity().is_some(),
+        },
+        registry::missing,
+    );
+    if let Some(refusal) = refusal {
+        warn!(%remote, ?refusal, "refusing client");
+        let _ = write_message(&mut send, &HelloReply::Refused(refusal), shared.max_frame).await;
+        let _ = send.finish();
+        // Give the refusal a moment to arrive before the connection goes.
+        let _ = tokio::time::timeout(Duration::from_secs(1), send.stopped()).await;
+        connection.close(close_code::REFUSED.into(), b"refused");
+        return;
+    }
+    let welcome = HelloReply::Welcome {
+        slots: u32::try_from(shared.slot_count).unwrap_or(u32::MAX),
+    };
+    if let Err(error) = write_message(&mut send, &welcome, shared.max_frame).await {
+        debug!(%remote, %error, "client went away during the handshake");
+        return;
+    }
+    debug!(%remote, "client welcomed");
+    let _connected = WorkerStats::global().connected();
+
+    // One stream per connection: any further stream is a protocol violation.
+    let guard = connection.clone();
+    let stray_streams = tokio::spawn(async move {
+        tokio::select! {
+            _ = guard.accept_bi() => violation(&guard, "unexpected second stream"),
+            _ = guard.accept_uni() => violation(&guard, "unexpected unidirectional stream"),
+        }
+    });
+
+    let (replies, writer) = spawn_writer::<Reply>(send, shared.max_frame);
+    let mut session = WorkerSession::new(shared.limits);
+    let mut running: FuturesUnordered<BoxFuture<'static, Finished>> = FuturesUnordered::new();
+    let mut held = 0;
+    let mut reading = true;
+    loop {
+        tokio::select! {
+            Some((task, outcome)) = running.next(), if !running.is_empty() => {
+                session.finished(task, outcome);
+            }
+            message = reader.next::<ClientMessage>(), if reading => match message {
+                Ok(Some(message)) => {
+                    let known = |name: &str| registry::lookup(name).is_some();
+                    if let Err(broken) = session.handle(message, known) {
+                        violation(&connection, &broken.to_string());
+                        break;
+                    }
+                }
+                // The client finished its side: it sends nothing more, and is gone.
+                Ok(None) => break,
+                Err(error) => {
+                    violation(&connection, &format!("bad frame: {error}"));
+                    break;
+                }
+            },
+            // A stopping worker reads no more, but finishes the tasks it has.
+            () = shared.drain.cancelled(), if reading => reading = false,
+        }
+        while let Some(action) = session.poll_action() {
+            match action {
+                // The writer is gone only when the connection is; the client then no longer
+                // waits for the reply.
+                Action::Send(reply) => drop(replies.send(reply)),
+                Action::Run(run) => running.push(run_task(Arc::clone(&shared), run).boxed()),
+            }
+        }
+        held = track_values(held, session.values_held());
+        if !reading && running.is_empty() {
+            break;
+        }
+    }
+    stray_streams.abort();
+    track_values(held, 0);
+    // Dropping the session and the tasks not yet on a slot frees this client's values and
+    // queued work now; a task already on a slot finishes there and its result is dropped.
+    drop(running);
+    drop(session);
+    drop(replies);
+    // Let the replies already queued go out, unless the connection is gone.
+    let _ = writer.await;
+}
+
+/// Keeps the process's count of values held in step with one session's.
+fn track_values(before: usize, now: usize) -> usize {
+    let stats = WorkerStats::global();
+    for _ in before..now {
+        stats.value_stored();
+    }
+    if before > now {
+        stats.values_released(before - now);
+    }
+    now
+}
+
+/// Runs a registered function on one of the worker's task slots (a blocking thread).
+async fn run_task(shared: Arc<WorkerShared>, run: Run) -> Finished {
+    let Run {
+        task,
+        kind,
+        function,
+        params,
+        input,
+    } = run;
+    (
+        task,
+        run_on_slot(&shared, kind, &function, params, input).await,
+    )
+}
+
+async fn run_on_slot(
+    shared: &WorkerShared,
+    kind: TaskKind,
+    function: &str,
+    params: Bytes,
+    input: Bytes,
+) -> Result<TaskOutput, Failure> {
+    let registration = registry::lookup(function).ok_or_else(|| {
+        Failure::new(
+            FailureKind::Decode,
+            format!("unknown function `{function}`"),
+        )
+    })?;
+    let permit = Arc::clone(&shared.slots)
+        .acquire_owned()
+        .await
+        .map_err(|_| Failure::new(FailureKind::Aborted, "the worker is shutting down"))?;
+    let span = tracing::debug_span!("task", function = registration.name(), ?kind);
+    let ran = tokio::task::spawn_blocking(move || {
+        let _slot = permit;
+        let (_busy, _span) = (WorkerStats::global().busy(), span.entered());
+        registration.run_task(kind, &params, &input)
+    })
+    .await;
+    WorkerStats::global().task_ran(registration.name(), matches!(ran, Ok(Ok(_))));
+    ran.unwrap_or_else(|_| {
+        Err(Failure::new(
+            FailureKind::Aborted,
+            "the task's thread was lost",
+        ))
+    })
+}

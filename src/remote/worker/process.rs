@@ -1,0 +1,315 @@
+//! Workers as child processes of the current binary.
+//!
+//! The parent starts its own executable with [`WORKER_ENV`] set, and writes the worker's
+//! settings, its secret among them, as the first line of the child's standard input: unlike an
+//! environment variable, a pipe is not readable in `/proc/PID/environ` nor inherited by the
+//! processes a remote function starts. The pipe then stays open; its end tells the child that
+//! the parent is gone.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tracing::debug;
+
+use super::{WorkerAuth, WorkerConfig, bind, run_until};
+use crate::remote::transport::{self, Identity, TransportSettings};
+
+/// The environment variable that turns this binary into a child-process worker (its value is
+/// `1`; the settings come on standard input).
+pub const WORKER_ENV: &str = "RIVULET_WORKER";
+
+/// What the parent tells a child-process worker, on its standard input.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ChildSpec {
+    pub(crate) slots: usize,
+    pub(crate) secret: Vec<u8>,
+    pub(crate) keep_alive: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) max_bidi_streams: u32,
+}
+
+impl ChildSpec {
+    pub(crate) fn encode(&self) -> String {
+        // Encoding a plain struct of integers and bytes cannot fail.
+        hex(&postcard::to_allocvec(self).unwrap_or_default())
+    }
+
+    fn decode(text: &str) -> Option<ChildSpec> {
+        postcard::from_bytes(&unhex(text)?).ok()
+    }
+}
+
+/// The line a child-process worker prints once it listens.
+const READY: &str = "RIVULET_WORKER_READY";
+
+/// Becomes a child-process worker if this process was started as one (see
+/// [`ClientBuilder::processes`](crate::remote::ClientBuilder::processes)), and
+/// otherwise returns at once. A worker process serves until its parent goes away (its
+/// standard input closes), then exits.
+///
+/// Call it first thing in `main` of a program whose client runs workers as processes, so that
+/// nothing else runs in the workers; in a test binary, from the test the workers are started
+/// with (`worker_args(["--exact", "that_test", "--nocapture"])`).
+///
+/// ```
+/// # #[tokio::main]
+/// # async fn main() {
+/// rivulet::worker::run_if_worker(); // returns at once unless this process is a worker
+/// // ... the program proper
+/// # }
+/// ```
+pub fn run_if_worker() {
+    if std::env::var_os(WORKER_ENV).is_none() {
+        return;
+    }
+    let code = match read_spec().and_then(|text| run_child(&text)) {
+        Ok(()) => 0,
+        Err(message) => {
+            eprintln!("rivulet worker process: {message}");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+/// The first line of standard input: the settings the parent wrote.
+fn read_spec() -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the worker settings from standard input: {e}"))?;
+    Ok(line.trim().to_owned())
+}
+
+fn run_child(text: &str) -> Result<(), String> {
+    let spec = ChildSpec::decode(text)
+        .ok_or_else(|| "the worker settings on standard input are malformed".to_owned())?;
+    let identity =
+        Identity::self_signed([transport::SERVER_NAME.to_owned(), "127.0.0.1".to_owned()])
+            .map_err(|e| e.to_string())?;
+    let cert = identity
+        .certs
+        .first()
+        .cloned()
+        .ok_or("no certificate was made")?;
+    let transport = TransportSettings {
+        keep_alive: spec.keep_alive,
+        idle_timeout: spec.idle_timeout,
+        max_bidi_streams: spec.max_bidi_streams,
+    };
+    let config = WorkerConfig {
+        transport,
+        ..WorkerConfig::new(identity, WorkerAuth::Secret(spec.secret)).slots(spec.slots.max(1))
+    };
+    // A thread of its own: `run_if_worker` may be called from inside a runtime (`#[tokio::main]`).
+    let serving = std::thread::spawn(move || serve_child(config, cert));
+    serving
+        .join()
+        .map_err(|_| "the worker thread panicked".to_owned())?
+}
+
+fn serve_child(
+    config: WorkerConfig,
+    cert: rustls::pki_types::CertificateDer<'static>,
+) -> Result<(), String> {
+    use std::io::Write;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(config.slots + 2)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let served = runtime.block_on(async move {
+        let endpoint = bind(&config).map_err(|e| e.to_string())?;
+        let addr = endpoint.local_addr().map_err(|e| e.to_string())?;
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{READY} {addr} {}", hex(&cert))
+            .and_then(|()| stdout.flush())
+            .map_err(|e| e.to_string())?;
+        drop(stdout);
+        run_until(endpoint, config, parent_gone_or_terminated()).await;
+        Ok(())
+    });
+    // The stdin reader may still be blocked in a read; do not wait for it.
+    runtime.shutdown_background();
+    served
+}
+
+/// Resolves when the parent closes our stdin (it exited, or dropped its client) or, on Unix,
+/// when we get SIGTERM: either way the worker finishes what it runs and stops.
+async fn parent_gone_or_terminated() {
+    let parent_gone = tokio::task::spawn_blocking(|| {
+        use std::io::Read;
+        let mut sink = [0u8; 64];
+        while matches!(std::io::stdin().read(&mut sink), Ok(n) if n > 0) {}
+    });
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = parent_gone => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = parent_gone.await;
+}
+
+/// How long a child-process worker may take to say where it listens.
+const CHILD_START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Why a child-process worker could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// The current executable could not be found or started.
+    #[error("could not start a worker process: {0}")]
+    Start(#[source] std::io::Error),
+    /// The process ended before it said where it listens.
+    #[error("the worker process exited before it was ready")]
+    Exited,
+    /// The process did not say where it listens in time.
+    #[error("the worker process did not start within {0:?}")]
+    Timeout(Duration),
+    /// Its settings could not be written to its standard input.
+    #[error("could not hand the worker process its settings: {0}")]
+    Settings(#[source] std::io::Error),
+}
+
+/// How long [`WorkerProcess::shutdown`] lets a child finish its tasks before killing it.
+const CHILD_STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A worker running as a child process of the current binary (see [`run_if_worker`]).
+///
+/// The process is killed when this handle is dropped; its standard input closing also tells
+/// it to stop. [`Client::builder().processes(true)`](crate::remote::ClientBuilder::processes)
+/// starts these for you; start them by hand to connect with
+/// [`Client::connect`](crate::Client::connect) or to [`kill`](WorkerProcess::kill) one.
+#[derive(Debug)]
+pub struct WorkerProcess {
+    addr: SocketAddr,
+    cert: rustls::pki_types::CertificateDer<'static>,
+    process: tokio::process::Child,
+    /// The child's standard input, kept open: closing it tells the child to stop.
+    stdin: Option<tokio::process::ChildStdin>,
+}
+
+impl WorkerProcess {
+    /// Starts the current executable, with `args`, as a worker with `slots` task slots that
+    /// admits clients proving `secret`; returns once it listens (on 127.0.0.1).
+    pub async fn spawn(
+        slots: usize,
+        secret: &[u8],
+        transport: &TransportSettings,
+        args: &[String],
+    ) -> Result<WorkerProcess, SpawnError> {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let exe = std::env::current_exe().map_err(SpawnError::Start)?;
+        let spec = ChildSpec {
+            slots,
+            secret: secret.to_vec(),
+            keep_alive: transport.keep_alive,
+            idle_timeout: transport.idle_timeout,
+            max_bidi_streams: transport.max_bidi_streams,
+        };
+        let mut process = tokio::process::Command::new(exe)
+            .args(args)
+            .env(WORKER_ENV, "1")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(SpawnError::Start)?;
+        let mut stdin = process.stdin.take().ok_or(SpawnError::Exited)?;
+        let settings = format!("{}\n", spec.encode());
+        stdin
+            .write_all(settings.as_bytes())
+            .await
+            .map_err(SpawnError::Settings)?;
+        stdin.flush().await.map_err(SpawnError::Settings)?;
+        let stdout = process.stdout.take().ok_or(SpawnError::Exited)?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(CHILD_START_TIMEOUT, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(ready) = parse_ready_line(&line) {
+                    return Ok(ready);
+                }
+                debug!(line, "worker process said");
+            }
+            Err(SpawnError::Exited)
+        })
+        .await
+        .map_err(|_| SpawnError::Timeout(CHILD_START_TIMEOUT))??;
+        // Keep draining the child's output so that it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(WorkerProcess {
+            addr: ready.0,
+            cert: ready.1,
+            process,
+            stdin: Some(stdin),
+        })
+    }
+
+    /// Stops the worker gracefully: closes its standard input, so it finishes and answers the
+    /// tasks it runs and exits, and waits for that (killing it if it takes longer than 30 s),
+    /// without blocking the caller's thread.
+    pub async fn shutdown(mut self) {
+        drop(self.stdin.take());
+        if tokio::time::timeout(CHILD_STOP_TIMEOUT, self.process.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.process.kill().await;
+        }
+    }
+
+    /// Where the worker listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The worker's self-signed certificate, to pin ([`Trust::Pinned`]).
+    pub fn certificate(&self) -> &rustls::pki_types::CertificateDer<'static> {
+        &self.cert
+    }
+
+    /// The operating system's id of the process.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.id()
+    }
+
+    /// Waits for the process to exit.
+    pub async fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.process.wait().await
+    }
+
+    /// Kills the process at once (SIGKILL on Unix), as a crash would.
+    pub async fn kill(&mut self) -> std::io::Result<()> {
+        self.process.kill().await
+    }
+}
+
+/// Reads a child's ready line: its address and certificate.
+pub(crate) fn parse_ready_line(
+    line: &str,
+) -> Option<(SocketAddr, rustls::pki_types::CertificateDer<'static>)> {
+    let mut words = line.strip_prefix(READY)?.split_whitespace();
+    let addr = words.next()?.parse().ok()?;
+    let cert = unhex(words.next()?)?;
+    Some((addr, rustls::pki_types::CertificateDer::from(cert)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
