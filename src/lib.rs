@@ -142,7 +142,7 @@ pub mod __private {
     pub use inventory;
     pub use serde;
 }
-pub use remote::{Client, RemoteFuture, RemoteStream, TaskError, worker};
+pub use remote::{Client, RemoteFuture, RemoteStream, TaskError, TaskErrorKind, worker};
 // @remote-exports (keep this line: remote re-exports are added above it)
 
 /// A stream of values that live in this process: every [`futures::Stream`].

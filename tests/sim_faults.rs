@@ -185,3 +185,30 @@ fn replay() {
         check(pipeline, 3, 60, 4, Faults::from_seed(seed, 3));
     }
 }
+
+/// The schedule's faults do happen: a worker killed early is gone at the end, one that sends
+/// a reply twice is dropped as broken, and the output is still every item once, in order.
+#[test]
+fn scheduled_faults_happen_and_nothing_is_lost() {
+    paused_runtime().block_on(async {
+        let mut faults = Faults::none(5);
+        faults.kills.push((0, Duration::from_micros(500)));
+        faults.duplicates.push((1, Duration::from_micros(800)));
+        faults
+            .stalls
+            .push((2, Duration::from_micros(300), Duration::from_millis(3)));
+        faults.slow.push((3, 10));
+        let sim = Simulation::start(4, faults);
+        let out: Vec<_> = futures::stream::iter(0..300_i64)
+            .scatter(sim.client())
+            .map(inc)
+            .buffered(8)
+            .gather()
+            .collect()
+            .await;
+        let out: Vec<i64> = out.into_iter().map(|r| r.expect("recovered")).collect();
+        assert_eq!(out, (1..=300).collect::<Vec<_>>());
+        assert_eq!(sim.alive(), vec![false, false, true, true]);
+        assert_eq!(sim.client().workers().len(), 2);
+    });
+}

@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 
 use crate::remote::client::{Client, ClientAuth, ClientError, ConnectConfig, Owned};
 use crate::remote::obs::{Dashboard, ServeAddr, ServeError};
+use crate::remote::proto::Limits;
 use crate::remote::transport::{self, Identity, TlsError, TransportSettings, Trust};
 use crate::remote::worker::{
     self, SpawnError, Worker, WorkerAuth, WorkerConfig, WorkerError, WorkerProcess,
@@ -54,6 +55,7 @@ pub struct ClientBuilder {
     processes: bool,
     worker_args: Vec<String>,
     transport: TransportSettings,
+    limits: Limits,
     dashboard: Option<String>,
 }
 
@@ -101,6 +103,26 @@ impl ClientBuilder {
     /// Keep-alive, idle timeout and stream limits, on both sides.
     pub fn transport(mut self, transport: TransportSettings) -> Self {
         self.transport = transport;
+        self
+    }
+
+    /// The largest value, and the pieces larger values travel in, on both sides (default
+    /// [`Limits::default`]: values up to 1 GiB, in pieces of 1 MiB).
+    ///
+    /// ```
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use rivulet::remote::proto::Limits;
+    ///
+    /// let limits = Limits { max_value: 16 << 20, ..Limits::default() };
+    /// let client = rivulet::Client::builder().workers(1).limits(limits).build().await?;
+    /// let too_big = client.scatter(vec![0u8; 32 << 20]);
+    /// assert_eq!(too_big.fetch().await.unwrap_err().kind(), rivulet::TaskErrorKind::ValueTooLarge);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -158,6 +180,7 @@ impl ClientBuilder {
                     WorkerConfig::new(identity, WorkerAuth::Secret(secret.clone())).slots(slots);
                 let config = WorkerConfig {
                     transport: self.transport,
+                    limits: self.limits,
                     ..config
                 };
                 let spawned = Worker::spawn(config)?;
@@ -167,6 +190,7 @@ impl ClientBuilder {
         }
         let mut config = ConnectConfig::new(Trust::Pinned(certs), ClientAuth::Secret(secret));
         config.transport = self.transport;
+        config.limits = self.limits;
         // Until the client holds them, the workers stop if this future is dropped or fails.
         let client = Client::connect(addrs, config).await?;
         for worker in owned {
@@ -233,6 +257,7 @@ impl Client {
             processes: false,
             worker_args: Vec::new(),
             transport: TransportSettings::default(),
+            limits: Limits::default(),
             dashboard: None,
         }
     }

@@ -139,6 +139,18 @@ impl Value {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The error of a value that failed before it was sent to any worker.
+    pub(crate) fn unsent_error(&self) -> Option<TaskError> {
+        if !matches!(*self.lineage(), Lineage::Unsent) {
+            return None;
+        }
+        // Such a status is ready from the start, so one poll settles it.
+        match self.status.clone().now_or_never() {
+            Some(Err(error)) => Some(error),
+            _ => None,
+        }
+    }
+
     /// Once the value's bytes are known here, forget how it was made: this ends the chains of
     /// inputs (an accumulation's states) that would otherwise grow with the stream.
     pub(crate) fn compact(&self) {

@@ -462,6 +462,14 @@ impl Client {
         let link = Arc::clone(&inputs[0].link);
         let _span =
             tracing::debug_span!("submit", worker = %link.id, function = %function).entered();
+        // An input that failed before it was sent anywhere is on no worker: the task's
+        // outputs are that failure, without asking any worker.
+        if let Some(error) = inputs.iter().find_map(|input| input.unsent_error()) {
+            let values = (0..outputs)
+                .map(|_| self.failed_value(&link, error.clone()))
+                .collect();
+            return (values, failed_status(error));
+        }
         for input in inputs {
             input.compact();
         }

@@ -18,7 +18,7 @@ use crate::remote::proto::{
     TaskOutput, WorkerSession, check_hello,
 };
 use crate::remote::registry;
-use crate::remote::transport::{self, MessageReader, spawn_writer, write_message};
+use crate::remote::transport::{self, MessageReader, StreamError, spawn_writer, write_message};
 
 /// How long a new connection may take to say [`Hello`].
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -108,6 +108,11 @@ pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<
                 }
                 // The client finished its side: it sends nothing more, and is gone.
                 Ok(None) => break,
+                // The connection went away: nobody to tell.
+                Err(StreamError::Read(error)) => {
+                    debug!(%remote, %error, "client went away");
+                    break;
+                }
                 Err(error) => {
                     violation(&connection, &format!("bad frame: {error}"));
                     break;

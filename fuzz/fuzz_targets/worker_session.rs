@@ -1,0 +1,951 @@
+//! A worker's side of one connection (`WorkerSession`) driven by an arbitrary client and an
+//! arbitrary task runner, checked against a small model of what the client can know.
+//!
+//! The fuzz input is decoded (with `arbitrary`) into a sequence of operations: client messages
+//! (scatters, scatters in pieces, releases, submits and fetches, on 16 keys so that they collide
+//! often), reports of finished tasks (for the tasks the session asked to run, with good or
+//! badly shaped outputs, or failures) and reports for bogus task ids. Small limits (values of
+//! 4096 bytes, pieces of 64, inline results of 32) make every size rule come into play. A message
+//! that is a protocol violation ends the connection: the driver checks the violation was due,
+//! and starts a fresh session.
+//!
+//! Checked after every step (a panic is a finding):
+//! - `handle` returns a violation exactly when the model says the message breaks the protocol,
+//!   and a violation changes nothing (no action, the same counters, the same keys in use);
+//! - every reply answers a request the driver sent and the session accepted, exactly once (a
+//!   value in pieces: pieces of at most `piece` bytes, in order, adding up to the announced
+//!   total, which is above one piece and within `max_value`), with a response of the right sort;
+//! - a task's `Done` carries what the runner reported (sizes, verdict, inline values up to
+//!   `inline`); a task the runner reported as failed, or with a badly shaped result, fails;
+//! - a fetch is answered with the value under its key (or its failure), and is only
+//!   `Rejected` if the key was released after the fetch came;
+//! - a task is run (or fails for want of an input) only once its inputs are made: its input is
+//!   the concatenation of its inputs' bytes, and it fails only with the failure of an input,
+//!   unless one of its inputs was released after it came;
+//! - `values_held()` is the number of keys in use (at most 16), `bytes_held()` the bytes of the
+//!   values kept and of the pieces arriving (at most 16 × `max_value`), `unfinished_tasks()`
+//!   the number of submits not answered, `running_tasks()` the number of runs not reported;
+//! - the actions of one step are bounded by what the requests in flight can produce;
+//! - a report for a task the session does not know changes nothing;
+//! - at the end, once every task the session asked to run has been reported (the reports may
+//!   start more tasks), no task is unfinished and every accepted request has been answered.
+
+#![no_main]
+
+use std::collections::{HashMap, HashSet};
+
+use arbitrary::{Arbitrary, Unstructured};
+use bytes::Bytes;
+use libfuzzer_sys::fuzz_target;
+use rivulet::remote::proto::{
+    Action, ClientMessage, Failure, FailureKind, Key, Limits, Reply, Request, Response, Task,
+    TaskId, TaskKind, TaskOutput, WorkerSession,
+};
+
+const KEYS: usize = 16;
+const LIMITS: Limits = Limits {
+    max_value: 4096,
+    piece: 64,
+    inline: 32,
+};
+/// The one function the worker knows.
+const FUNCTION: &str = "f";
+/// The most pieces one value can travel in.
+const MAX_PARTS: usize = (LIMITS.max_value as usize).div_ceil(LIMITS.piece);
+
+/// A length, mostly small, sometimes anywhere up to past the value limit, sometimes right at it.
+#[derive(Debug, Clone, Copy)]
+struct Len(usize);
+
+impl<'a> Arbitrary<'a> for Len {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        let x = usize::from(u16::arbitrary(u)?);
+        let max = LIMITS.max_value as usize;
+        Ok(Len(match x >> 14 {
+            0 | 1 => x % 40,
+            2 => x % (max + 100),
+            _ => max - 2 + x % 5,
+        }))
+    }
+}
+
+#[derive(Debug, Clone, Copy, Arbitrary)]
+enum Kind {
+    Map,
+    Retain,
+    Zip,
+    Accumulate,
+}
+
+impl Kind {
+    fn kind(self) -> TaskKind {
+        match self {
+            Kind::Map => TaskKind::Map,
+            Kind::Retain => TaskKind::Retain,
+            Kind::Zip => TaskKind::Zip,
+            Kind::Accumulate => TaskKind::Accumulate,
+        }
+    }
+}
+
+/// How many inputs and outputs a task of this kind has.
+fn shape(kind: TaskKind) -> (usize, usize) {
+    match kind {
+        TaskKind::Map => (1, 1),
+        TaskKind::Retain => (1, 0),
+        TaskKind::Zip => (2, 1),
+        TaskKind::Accumulate => (2, 2),
+    }
+}
+
+#[derive(Debug, Arbitrary)]
+enum Outcome {
+    /// A result of the right shape (it may still hold a value over the limit).
+    Good { lens: Vec<Len>, fill: u8, verdict: bool },
+    /// Exactly these values and this verdict, whatever the task's shape.
+    Shaped {
+        lens: Vec<Len>,
+        fill: u8,
+        verdict: Option<bool>,
+    },
+    /// The function failed.
+    Fail { kind: u8, message: u8 },
+}
+
+#[derive(Debug, Arbitrary)]
+enum Op {
+    /// `vacant`: on a key not in use (per the model), else on `key`.
+    Scatter { key: u8, vacant: bool, len: Len, fill: u8 },
+    /// `total: None`: the next piece of the value arriving under `key` (or the first of one of
+    /// 200 bytes), fitting; otherwise exactly this total and a chunk of `len` bytes.
+    Part {
+        key: u8,
+        total: Option<Len>,
+        len: u8,
+        fill: u8,
+    },
+    Release(Vec<u8>),
+    /// `mode` bit 0: the right number of inputs and outputs; bit 1: inputs among the keys in
+    /// use; bit 2: outputs among the keys not in use.
+    Submit {
+        kind: Kind,
+        known: bool,
+        inputs: Vec<u8>,
+        outputs: Vec<u8>,
+        mode: u8,
+        reply_with_value: bool,
+    },
+    /// `used`: on a key in use (per the model), else on `key`.
+    Fetch { key: u8, used: bool },
+    /// Reports one of the tasks the session asked to run.
+    Finish { which: u8, outcome: Outcome },
+    /// Reports a task the session does not know: one already reported, or one never asked for.
+    Bogus { which: u8, outcome: Outcome },
+}
+
+fn bytes_of(len: usize, fill: u8) -> Bytes {
+    (0..len).map(|i| fill.wrapping_add(i as u8)).collect()
+}
+
+fn failure_kind(k: u8) -> FailureKind {
+    // Never `Aborted`: the session alone says that (for an input released before its task ran).
+    match k % 5 {
+        0 => FailureKind::Panicked,
+        1 => FailureKind::Returned,
+        2 => FailureKind::Decode,
+        3 => FailureKind::Encode,
+        _ => FailureKind::ValueTooLarge,
+    }
+}
+
+/// What the model knows about a key.
+#[derive(Debug, Clone)]
+enum Slot {
+    Vacant,
+    Assembling { total: u64, got: Vec<u8> },
+    /// A value, with its bytes when the model knows them.
+    Ready { size: u64, content: Option<Bytes> },
+    Failed(Failure),
+    /// To be made by the task of this request.
+    Pending { request: u64 },
+}
+
+#[derive(Debug)]
+enum Req {
+    Submit {
+        task: Task,
+        /// The task the session asked to run for it, if it did.
+        run: Option<TaskId>,
+        /// What the driver reported for that run.
+        given: Option<Result<TaskOutput, Failure>>,
+        /// An input was released after the submit.
+        released: bool,
+    },
+    Fetch {
+        key: Key,
+        /// The key was released after the fetch.
+        released: bool,
+        /// The pieces of a value so far: total and bytes.
+        parts: Option<(u64, Vec<u8>)>,
+    },
+}
+
+struct Driver {
+    session: WorkerSession,
+    slots: Vec<Slot>,
+    next_id: u64,
+    /// Requests accepted by this session and not answered.
+    requests: HashMap<u64, Req>,
+    /// Every request id ever answered (ids are unique across sessions).
+    answered: HashSet<u64>,
+    /// Tasks the session asked to run and the driver has not reported, with their request.
+    runs: Vec<(TaskId, u64)>,
+    /// Tasks of this session already reported.
+    reported: Vec<TaskId>,
+    /// Every task id this session asked to run.
+    issued: HashSet<TaskId>,
+    sessions: usize,
+}
+
+impl Driver {
+    fn new() -> Self {
+        Driver {
+            session: WorkerSession::new(LIMITS),
+            slots: vec![Slot::Vacant; KEYS],
+            next_id: 0,
+            requests: HashMap::new(),
+            answered: HashSet::new(),
+            runs: Vec::new(),
+            reported: Vec::new(),
+            issued: HashSet::new(),
+            sessions: 1,
+        }
+    }
+
+    fn fresh_session(&mut self) {
+        self.session = WorkerSession::new(LIMITS);
+        self.slots = vec![Slot::Vacant; KEYS];
+        self.requests.clear();
+        self.runs.clear();
+        self.reported.clear();
+        self.issued.clear();
+        self.sessions += 1;
+    }
+
+    fn slot(&self, key: Key) -> &Slot {
+        &self.slots[key.0 as usize]
+    }
+
+    fn slot_mut(&mut self, key: Key) -> &mut Slot {
+        &mut self.slots[key.0 as usize]
+    }
+
+    fn used(&self, key: Key) -> bool {
+        matches!(
+            self.slot(key),
+            Slot::Ready { .. } | Slot::Failed(_) | Slot::Pending { .. }
+        )
+    }
+
+    fn vacant(&self, key: Key) -> bool {
+        matches!(self.slot(key), Slot::Vacant)
+    }
+
+    /// The `n`th key (cycling) among those for which `pred` holds, if any.
+    fn pick(&self, n: u8, pred: impl Fn(&Self, Key) -> bool) -> Option<Key> {
+        let keys: Vec<Key> = (0..KEYS as u64).map(Key).filter(|&k| pred(self, k)).collect();
+        (!keys.is_empty()).then(|| keys[usize::from(n) % keys.len()])
+    }
+
+    fn outstanding_submits(&self) -> usize {
+        self.requests
+            .values()
+            .filter(|r| matches!(r, Req::Submit { .. }))
+            .count()
+    }
+
+    // ---- the model of the protocol's rules -------------------------------------------------
+
+    /// Whether the session must refuse this message as a violation.
+    fn breaks_protocol(&self, message: &ClientMessage) -> bool {
+        match message {
+            ClientMessage::Scatter { key, value } => {
+                !self.vacant(*key) || value.len() as u64 > LIMITS.max_value
+            }
+            ClientMessage::ScatterPart { key, total, chunk } => match self.slot(*key) {
+                Slot::Assembling { total: t, got } => {
+                    t != total || (got.len() + chunk.len()) as u64 > *t
+                }
+                Slot::Vacant => *total > LIMITS.max_value || chunk.len() as u64 > *total,
+                _ => true,
+            },
+            ClientMessage::Release(_) => false,
+            ClientMessage::Request {
+                request: Request::Fetch { key },
+                ..
+            } => !self.used(*key),
+            ClientMessage::Request {
+                request: Request::Submit(task),
+                ..
+            } => {
+                let (i, o) = shape(task.kind);
+                let outputs_clash = task
+                    .outputs
+                    .iter()
+                    .enumerate()
+                    .any(|(n, k)| task.outputs[..n].contains(k) || !self.vacant(*k));
+                task.inputs.len() != i
+                    || task.outputs.len() != o
+                    || (task.kind != TaskKind::Zip && task.function != FUNCTION)
+                    || task.inputs.iter().any(|k| !self.used(*k))
+                    || outputs_clash
+            }
+        }
+    }
+
+    /// Takes an accepted message into the model.
+    fn accept(&mut self, message: ClientMessage) {
+        match message {
+            ClientMessage::Scatter { key, value } => {
+                *self.slot_mut(key) = Slot::Ready {
+                    size: value.len() as u64,
+                    content: Some(value),
+                };
+            }
+            ClientMessage::ScatterPart { key, total, chunk } => {
+                let mut got = match std::mem::replace(self.slot_mut(key), Slot::Vacant) {
+                    Slot::Assembling { got, .. } => got,
+                    _ => Vec::new(),
+                };
+                got.extend_from_slice(&chunk);
+                *self.slot_mut(key) = if got.len() as u64 == total {
+                    Slot::Ready {
+                        size: total,
+                        content: Some(Bytes::from(got)),
+                    }
+                } else {
+                    Slot::Assembling { total, got }
+                };
+            }
+            ClientMessage::Release(keys) => {
+                for key in keys {
+                    *self.slot_mut(key) = Slot::Vacant;
+                    for req in self.requests.values_mut() {
+                        match req {
+                            Req::Fetch { key: k, released, .. } if *k == key => *released = true,
+                            Req::Submit { task, released, .. } if task.inputs.contains(&key) => {
+                                *released = true
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            ClientMessage::Request {
+                id,
+                request: Request::Fetch { key },
+            } => {
+                self.requests.insert(
+                    id,
+                    Req::Fetch {
+                        key,
+                        released: false,
+                        parts: None,
+                    },
+                );
+            }
+            ClientMessage::Request {
+                id,
+                request: Request::Submit(task),
+            } => {
+                for key in &task.outputs {
+                    *self.slot_mut(*key) = Slot::Pending { request: id };
+                }
+                self.requests.insert(
+                    id,
+                    Req::Submit {
+                        task,
+                        run: None,
+                        given: None,
+                        released: false,
+                    },
+                );
+            }
+        }
+    }
+
+    fn bytes_expected(&self) -> u64 {
+        self.slots
+            .iter()
+            .map(|s| match s {
+                Slot::Ready { size, .. } => *size,
+                Slot::Assembling { got, .. } => got.len() as u64,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// The concatenation of the inputs' bytes, if the model knows them all; panics if an input
+    /// is not made (its task must not have started).
+    fn inputs_made(&self, task: &Task, what: &str) -> Option<Vec<u8>> {
+        let mut all = Some(Vec::new());
+        for key in &task.inputs {
+            match self.slot(*key) {
+                Slot::Ready { content, .. } => match (content, all.as_mut()) {
+                    (Some(c), Some(v)) => v.extend_from_slice(c),
+                    _ => all = None,
+                },
+                other => panic!("{what}: input {key:?} is {other:?}, not made"),
+            }
+        }
+        all
+    }
+
+    // ---- checks of what the session does ---------------------------------------------------
+
+    fn check_counters(&self) {
+        let held = self.session.values_held();
+        let used = (0..KEYS as u64).filter(|&k| self.used(Key(k))).count();
+        assert_eq!(held, used, "values_held() is not the number of keys in use");
+        assert!(held <= KEYS);
+        let bytes = self.session.bytes_held();
+        assert!(bytes <= KEYS as u64 * LIMITS.max_value, "bytes_held() = {bytes}");
+        assert_eq!(bytes, self.bytes_expected(), "bytes_held() is off");
+        assert_eq!(
+            self.session.unfinished_tasks(),
+            self.outstanding_submits(),
+            "unfinished_tasks() is not the number of submits not answered"
+        );
+        assert_eq!(
+            self.session.running_tasks(),
+            self.runs.len(),
+            "running_tasks() is not the number of runs not reported"
+        );
+    }
+
+    /// Drains the session's actions after one step and checks each.
+    fn drain(&mut self, in_flight_before: usize) {
+        let mut actions = Vec::new();
+        while let Some(action) = self.session.poll_action() {
+            actions.push(action);
+            // Each request in flight is answered at most once (a value in at most MAX_PARTS
+            // pieces) and run at most once.
+            assert!(
+                actions.len() <= in_flight_before * (MAX_PARTS + 1) + 1,
+                "{} actions from one step with {in_flight_before} requests in flight",
+                actions.len()
+            );
+        }
+        for action in actions {
+            match action {
+                Action::Run(run) => self.on_run(run),
+                Action::Send(reply) => self.on_reply(reply),
+            }
+        }
+        self.check_counters();
+    }
+
+    fn on_run(&mut self, run: rivulet::remote::proto::Run) {
+        let request = u64::from_le_bytes(
+            run.params[..]
+                .try_into()
+                .expect("a run's params are its task's params"),
+        );
+        assert!(self.issued.insert(run.task), "{:?} asked to run twice", run.task);
+        let Some(Req::Submit {
+            task, run: asked, ..
+        }) = self.requests.get(&request)
+        else {
+            panic!("a run for request {request}, which is not a submit in flight");
+        };
+        assert!(asked.is_none(), "request {request} run twice");
+        assert_ne!(task.kind, TaskKind::Zip, "a zip is made, not run");
+        assert_eq!(run.kind, task.kind);
+        assert_eq!(run.function, task.function);
+        // Its inputs are made (an input released and scattered again counts: the task runs on
+        // what is there now), and it runs on their bytes.
+        if let Some(input) = self.inputs_made(task, "a task run") {
+            assert_eq!(&run.input[..], &input[..], "a task run on the wrong input");
+        }
+        if let Some(Req::Submit { run: asked, .. }) = self.requests.get_mut(&request) {
+            *asked = Some(run.task);
+        }
+        self.runs.push((run.task, request));
+    }
+
+    fn on_reply(&mut self, reply: Reply) {
+        let Reply { id, response } = reply;
+        assert!(!self.answered.contains(&id), "request {id} answered twice");
+        let Some(req) = self.requests.get_mut(&id) else {
+            panic!("a reply to request {id}, which the driver never sent (or was refused)");
+        };
+        match req {
+            Req::Fetch { parts, .. } => {
+                let value = match response {
+                    Response::ValuePart { total, chunk } => {
+                        assert!(
+                            total > LIMITS.piece as u64 && total <= LIMITS.max_value,
+                            "a value of {total} bytes sent in pieces"
+                        );
+                        assert!(!chunk.is_empty() && chunk.len() <= LIMITS.piece);
+                        let (t, got) = parts.get_or_insert_with(|| (total, Vec::new()));
+                        assert_eq!(*t, total, "the pieces of one reply announce different totals");
+                        assert!(
+                            got.len() % LIMITS.piece == 0,
+                            "a piece after a short piece"
+                        );
+                        got.extend_from_slice(&chunk);
+                        assert!(got.len() as u64 <= total, "pieces past the total");
+                        if (got.len() as u64) < total {
+                            return;
+                        }
+                        Ok(Bytes::from(std::mem::take(got)))
+                    }
+                    Response::Value(bytes) => {
+                        assert!(parts.is_none(), "a whole value in the middle of pieces");
+                        assert!(bytes.len() <= LIMITS.piece, "a long value not in pieces");
+                        Ok(bytes)
+                    }
+                    Response::Failed(failure) => {
+                        assert!(parts.is_none());
+                        Err(Some(failure))
+                    }
+                    Response::Rejected(_) => {
+                        assert!(parts.is_none());
+                        Err(None)
+                    }
+                    Response::Done { .. } => panic!("a fetch answered with Done"),
+                };
+                self.fetch_answered(id, value);
+            }
+            Req::Submit { .. } => match response {
+                Response::Done {
+                    sizes,
+                    verdict,
+                    values,
+                } => self.task_done(id, sizes, verdict, values),
+                Response::Failed(failure) => self.task_failed(id, failure),
+                other => panic!("a submit answered with {other:?}"),
+            },
+        }
+    }
+
+    fn fetch_answered(&mut self, id: u64, value: Result<Bytes, Option<Failure>>) {
+        let Some(Req::Fetch { key, released, .. }) = self.requests.remove(&id) else {
+            unreachable!()
+        };
+        self.answered.insert(id);
+        if released {
+            // Released after the fetch came: anything the key holds by then, or a rejection.
+            if let Ok(bytes) = value {
+                assert!(bytes.len() as u64 <= LIMITS.max_value);
+            }
+            return;
+        }
+        match (value, self.slot(key)) {
+            (Ok(bytes), Slot::Ready { size, content }) => {
+                assert_eq!(bytes.len() as u64, *size, "fetch {id} of {key:?}: wrong size");
+                if let Some(content) = content {
+                    assert_eq!(&bytes, content, "fetch {id} of {key:?}: wrong bytes");
+                }
+            }
+            (Err(Some(failure)), Slot::Failed(f)) => {
+                assert_eq!(&failure, f, "fetch {id} of {key:?}: wrong failure")
+            }
+            (Err(None), slot) => panic!(
+                "fetch {id} of {key:?} rejected, though the key was not released since \
+                 (it is {slot:?})"
+            ),
+            (answer, slot) => {
+                panic!("fetch {id} of {key:?} answered {answer:?} while the key is {slot:?}")
+            }
+        }
+    }
+
+    fn task_done(&mut self, id: u64, sizes: Vec<u64>, verdict: Option<bool>, values: Vec<Option<Bytes>>) {
+        let Some(Req::Submit {
+            task,
+            run,
+            given,
+            released,
+        }) = self.requests.remove(&id)
+        else {
+            unreachable!()
+        };
+        self.answered.insert(id);
+        assert_eq!(sizes.len(), task.outputs.len(), "Done for {id}: sizes");
+        assert!(sizes.iter().all(|&s| s <= LIMITS.max_value));
+        // What the outputs are, where the model can tell.
+        let made: Vec<Option<Bytes>> = match (task.kind, run) {
+            (TaskKind::Zip, None) => {
+                assert_eq!(verdict, None);
+                let input = if released {
+                    None
+                } else {
+                    self.inputs_made(&task, "a zip made")
+                };
+                if let Some(input) = &input {
+                    assert_eq!(sizes, vec![input.len() as u64], "zip {id}: size");
+                }
+                vec![input.map(Bytes::from)]
+            }
+            (TaskKind::Zip, Some(_)) => unreachable!("checked at the run"),
+            (_, None) => panic!("task {id} done without being run"),
+            (_, Some(t)) => match given {
+                Some(Ok(output)) => {
+                    assert!(valid(&task, &output), "task {id} done with a bad output {output:?}");
+                    let lens: Vec<u64> = output.values.iter().map(|v| v.len() as u64).collect();
+                    assert_eq!(sizes, lens, "task {id}: sizes");
+                    assert_eq!(verdict, output.verdict, "task {id}: verdict");
+                    output.values.into_iter().map(Some).collect()
+                }
+                Some(Err(f)) => panic!("task {id} done though it failed with {f:?}"),
+                None => panic!("task {id} done before {t:?} was reported"),
+            },
+        };
+        if task.reply_with_value {
+            assert_eq!(values.len(), sizes.len(), "task {id}: values sent back");
+            for ((value, &size), made) in values.iter().zip(&sizes).zip(&made) {
+                assert_eq!(value.is_some(), size as usize <= LIMITS.inline, "task {id}: inline");
+                if let Some(v) = value {
+                    assert_eq!(v.len() as u64, size);
+                    if let Some(m) = made {
+                        assert_eq!(v, m, "task {id}: value sent back");
+                    }
+                }
+            }
+        } else {
+            assert!(values.is_empty(), "task {id}: values sent back unasked");
+        }
+        for ((key, size), content) in task.outputs.iter().zip(sizes).zip(made) {
+            if matches!(self.slot(*key), Slot::Pending { request } if *request == id) {
+                *self.slot_mut(*key) = Slot::Ready { size, content };
+            }
+        }
+    }
+
+    fn task_failed(&mut self, id: u64, failure: Failure) {
+        let Some(Req::Submit {
+            task,
+            run,
+            given,
+            released,
+        }) = self.requests.remove(&id)
+        else {
+            unreachable!()
+        };
+        self.answered.insert(id);
+        match (run, given) {
+            (Some(_), Some(Err(f))) => assert_eq!(failure, f, "task {id}: failure"),
+            (Some(_), Some(Ok(output))) => {
+                assert!(!valid(&task, &output), "task {id} failed ({failure:?}) with a good output");
+                assert!(
+                    matches!(failure.kind, FailureKind::Encode | FailureKind::ValueTooLarge),
+                    "task {id}: {failure:?} for a bad output"
+                );
+            }
+            (Some(t), None) => panic!("task {id} failed before {t:?} was reported"),
+            (None, _) if released => {}
+            (None, _) => {
+                // Not run: an input failed, or (a zip) the value made is too large. Its inputs
+                // are all made or failed by now, and it fails with the first failed one's failure.
+                let first_failed = task.inputs.iter().find_map(|key| match self.slot(*key) {
+                    Slot::Failed(f) => Some(f.clone()),
+                    Slot::Ready { .. } => None,
+                    other => panic!(
+                        "task {id} failed ({failure:?}) while its input {key:?} is {other:?}, \
+                         not released since the task came"
+                    ),
+                });
+                match first_failed {
+                    Some(f) => assert_eq!(failure, f, "task {id}: the failure of its input"),
+                    None => assert!(
+                        task.kind == TaskKind::Zip && failure.kind == FailureKind::ValueTooLarge,
+                        "task {id} failed ({failure:?}) though its inputs are all made"
+                    ),
+                }
+            }
+        }
+        for key in &task.outputs {
+            if matches!(self.slot(*key), Slot::Pending { request } if *request == id) {
+                *self.slot_mut(*key) = Slot::Failed(failure.clone());
+            }
+        }
+    }
+
+    // ---- the operations --------------------------------------------------------------------
+
+    fn message(&mut self, message: ClientMessage) {
+        let in_flight = self.requests.len() + 1;
+        let violation = self.breaks_protocol(&message);
+        let probe = match &message {
+            ClientMessage::ScatterPart { key, .. } if self.vacant(*key) => Some(*key),
+            ClientMessage::Scatter { key, .. } if self.vacant(*key) => Some(*key),
+            _ => None,
+        };
+        let before = (
+            self.session.values_held(),
+            self.session.bytes_held(),
+            self.session.unfinished_tasks(),
+            self.session.running_tasks(),
+        );
+        match self.session.handle(message.clone(), |name| name == FUNCTION) {
+            Ok(()) => {
+                assert!(!violation, "accepted a message that breaks the protocol: {message:?}");
+                self.accept(message);
+                self.drain(in_flight);
+            }
+            Err(broken) => {
+                assert!(violation, "refused a good message ({broken}): {message:?}");
+                // "The session is left as it was before the message."
+                let after = (
+                    self.session.values_held(),
+                    self.session.bytes_held(),
+                    self.session.unfinished_tasks(),
+                    self.session.running_tasks(),
+                );
+                assert_eq!(before, after, "a violation changed the session");
+                assert_eq!(self.session.poll_action(), None, "a violation made an action");
+                if let Some(key) = probe {
+                    let probe = ClientMessage::Scatter {
+                        key,
+                        value: Bytes::new(),
+                    };
+                    if let Err(e) = self.session.handle(probe, |_| true) {
+                        panic!(
+                            "{key:?} was free before the refused message {message:?}, but not \
+                             after it: {e}"
+                        );
+                    }
+                }
+                // The worker closes the connection; the client makes a new one.
+                self.fresh_session();
+            }
+        }
+    }
+
+    fn request(&mut self, request: Request) {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.message(ClientMessage::Request { id, request });
+    }
+
+    fn output(&self, request: u64, outcome: &Outcome) -> Result<TaskOutput, Failure> {
+        let Some(Req::Submit { task, .. }) = self.requests.get(&request) else {
+            unreachable!()
+        };
+        let values = |lens: &[Len], fill: u8, n: usize| -> Vec<Bytes> {
+            (0..n)
+                .map(|i| {
+                    let len = if lens.is_empty() { 3 } else { lens[i % lens.len()].0 };
+                    bytes_of(len, fill.wrapping_add(i as u8))
+                })
+                .collect()
+        };
+        match outcome {
+            Outcome::Good { lens, fill, verdict } => Ok(TaskOutput {
+                values: values(lens, *fill, task.outputs.len()),
+                verdict: (task.kind == TaskKind::Retain).then_some(*verdict),
+            }),
+            Outcome::Shaped { lens, fill, verdict } => Ok(TaskOutput {
+                values: values(lens, *fill, lens.len()),
+                verdict: *verdict,
+            }),
+            Outcome::Fail { kind, message } => Err(Failure::new(
+                failure_kind(*kind),
+                format!("failure {message}"),
+            )),
+        }
+    }
+
+    fn finish(&mut self, index: usize, outcome: &Outcome) {
+        let (task, request) = self.runs.remove(index);
+        let output = self.output(request, outcome);
+        if let Some(Req::Submit { given, .. }) = self.requests.get_mut(&request) {
+            *given = Some(output.clone());
+        }
+        self.reported.push(task);
+        let in_flight = self.requests.len();
+        self.session.finished(task, output);
+        self.drain(in_flight);
+    }
+
+    fn op(&mut self, op: Op) {
+        match op {
+            Op::Scatter {
+                key,
+                vacant,
+                len,
+                fill,
+            } => {
+                let key = match vacant {
+                    true => self.pick(key, Self::vacant),
+                    false => None,
+                }
+                .unwrap_or(Key(u64::from(key) % KEYS as u64));
+                self.message(ClientMessage::Scatter {
+                    key,
+                    value: bytes_of(len.0, fill),
+                });
+            }
+            Op::Part {
+                key,
+                total,
+                len,
+                fill,
+            } => {
+                let key = Key(u64::from(key) % KEYS as u64);
+                let len = usize::from(len % 81);
+                let (total, len) = match (total, self.slot(key)) {
+                    (Some(total), _) => (total.0 as u64, len),
+                    (None, Slot::Assembling { total, got }) => {
+                        (*total, len.min(*total as usize - got.len()))
+                    }
+                    (None, _) => (200, len),
+                };
+                self.message(ClientMessage::ScatterPart {
+                    key,
+                    total,
+                    chunk: bytes_of(len, fill),
+                });
+            }
+            Op::Release(keys) => {
+                let keys = keys
+                    .into_iter()
+                    .map(|k| Key(u64::from(k) % KEYS as u64))
+                    .collect();
+                self.message(ClientMessage::Release(keys));
+            }
+            Op::Submit {
+                kind,
+                known,
+                inputs,
+                outputs,
+                mode,
+                reply_with_value,
+            } => {
+                let kind = kind.kind();
+                let (ni, no) = shape(kind);
+                let mut inputs: Vec<u8> = inputs;
+                let mut outputs: Vec<u8> = outputs;
+                if mode & 1 != 0 {
+                    inputs.resize(ni, 0);
+                    outputs.resize(no, 0);
+                }
+                let inputs = inputs
+                    .into_iter()
+                    .map(|k| match mode & 2 {
+                        0 => None,
+                        _ => self.pick(k, Self::used),
+                    }
+                    .unwrap_or(Key(u64::from(k) % KEYS as u64)))
+                    .collect();
+                let mut chosen: Vec<Key> = Vec::new();
+                for k in outputs {
+                    let key = match mode & 4 {
+                        0 => None,
+                        _ => self.pick(k, |d, key| d.vacant(key) && !chosen.contains(&key)),
+                    }
+                    .unwrap_or(Key(u64::from(k) % KEYS as u64));
+                    chosen.push(key);
+                }
+                let id = self.next_id;
+                let task = Task {
+                    kind,
+                    function: if known { FUNCTION } else { "g" }.to_string(),
+                    params: Bytes::copy_from_slice(&id.to_le_bytes()),
+                    inputs,
+                    outputs: chosen,
+                    reply_with_value,
+                };
+                self.request(Request::Submit(task));
+            }
+            Op::Fetch { key, used } => {
+                let key = match used {
+                    true => self.pick(key, Self::used),
+                    false => None,
+                }
+                .unwrap_or(Key(u64::from(key) % KEYS as u64));
+                self.request(Request::Fetch { key });
+            }
+            Op::Finish { which, outcome } => {
+                if !self.runs.is_empty() {
+                    let index = usize::from(which) % self.runs.len();
+                    self.finish(index, &outcome);
+                }
+            }
+            Op::Bogus { which, outcome } => {
+                let task = if self.reported.is_empty() || which & 1 == 0 {
+                    TaskId(u64::MAX - u64::from(which))
+                } else {
+                    self.reported[usize::from(which >> 1) % self.reported.len()]
+                };
+                let output = match outcome {
+                    Outcome::Fail { kind, .. } => Err(Failure::new(failure_kind(kind), "bogus")),
+                    _ => Ok(TaskOutput {
+                        values: vec![Bytes::from_static(b"bogus")],
+                        verdict: Some(true),
+                    }),
+                };
+                let before = (
+                    self.session.values_held(),
+                    self.session.bytes_held(),
+                    self.session.unfinished_tasks(),
+                    self.session.running_tasks(),
+                );
+                self.session.finished(task, output);
+                assert_eq!(self.session.poll_action(), None, "a bogus report made an action");
+                let after = (
+                    self.session.values_held(),
+                    self.session.bytes_held(),
+                    self.session.unfinished_tasks(),
+                    self.session.running_tasks(),
+                );
+                assert_eq!(before, after, "a bogus report changed the session");
+            }
+        }
+    }
+
+    /// Reports every task the session asks to run until it asks for none, then checks that
+    /// nothing is left unanswered.
+    fn settle(&mut self) {
+        let good = Outcome::Good {
+            lens: vec![Len(5)],
+            fill: 0,
+            verdict: true,
+        };
+        while !self.runs.is_empty() {
+            self.finish(0, &good);
+        }
+        assert_eq!(self.session.unfinished_tasks(), 0, "tasks left once all runs are reported");
+        assert_eq!(self.session.running_tasks(), 0);
+        assert!(
+            self.requests.is_empty(),
+            "requests never answered: {:?}",
+            self.requests.keys().collect::<Vec<_>>()
+        );
+    }
+}
+
+/// Whether the session must keep this output (it fits the task and the limit).
+fn valid(task: &Task, output: &TaskOutput) -> bool {
+    output.values.len() == task.outputs.len()
+        && (task.kind != TaskKind::Retain || output.verdict.is_some())
+        && output
+            .values
+            .iter()
+            .all(|v| v.len() as u64 <= LIMITS.max_value)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut u = Unstructured::new(data);
+    let mut driver = Driver::new();
+    while !u.is_empty() {
+        let Ok(op) = Op::arbitrary(&mut u) else {
+            break;
+        };
+        driver.op(op);
+    }
+    driver.settle();
+    assert!(driver.sessions >= 1);
+});
