@@ -242,7 +242,7 @@ impl Drop for ClientInner {
 }
 
 impl Client {
-    /// Connects to workers started elsewhere ([`worker::serve`], `examples/worker.rs`).
+    /// Connects to workers started elsewhere ([`worker::serve`](crate::worker::serve), `examples/worker.rs`).
     pub async fn connect(
         addrs: impl IntoIterator<Item = SocketAddr>,
         config: ConnectConfig,

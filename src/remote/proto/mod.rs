@@ -29,7 +29,7 @@ pub use handshake::check_hello;
 pub use ids::{Key, WorkerId};
 pub use limits::{DEFAULT_INLINE, DEFAULT_MAX_VALUE, DEFAULT_PIECE, Limits};
 pub use message::*;
-pub use pending::{AnswerError, InFlight, ReplyError};
+pub use pending::{AnswerError, Answered, InFlight, ReplyError};
 pub use placement::{INITIAL_TASK_TIME, Load, choose_worker};
 pub use session::{Action, Run, TaskId, TaskOutput, Violation, WorkerSession};
 pub use task_error::{TaskError, TaskErrorKind};

@@ -1,26 +1,4 @@
 //! The client's table of requests in flight on one connection, with its "closed" flag.
-//!
-//! The flag and the table are one value, to be kept under one lock: a request can only be
-//! added while the connection is open, and closing it drains every waiter at once, so no
-//! request is ever added after the drain and left waiting forever (tokio's channels keep their
-//! "closed" bit and their queue together for the same reason). Replies that come in pieces
-//! ([`Response::ValuePart`]) are put together here, up to a value limit.
-//!
-//! ```
-//! use bytes::Bytes;
-//! use rivulet::remote::proto::{InFlight, Reply, Response};
-//!
-//! let mut table = InFlight::new(1 << 20);
-//! let id = table.insert("fetch of key 3").unwrap();
-//! let reply = Reply { id, response: Response::Value(Bytes::from_static(b"x")) };
-//! let (waiter, answer) = table.on_reply(reply).unwrap().unwrap();
-//! assert_eq!(waiter, "fetch of key 3");
-//! assert!(answer.is_ok());
-//!
-//! let late = table.insert("submit").unwrap();
-//! assert_eq!(table.close(), vec![(late, "submit")]);
-//! assert_eq!(table.insert("too late"), Err("too late"));
-//! ```
 
 use std::collections::HashMap;
 
@@ -54,6 +32,9 @@ pub enum AnswerError {
     },
 }
 
+/// A request answered: its waiter, and the response (or why it is not one).
+pub type Answered<W> = (W, Result<Response, AnswerError>);
+
 #[derive(Debug)]
 struct Waiting<W> {
     waiter: W,
@@ -61,7 +42,29 @@ struct Waiting<W> {
     pieces: Option<(u64, BytesMut)>,
 }
 
-/// Requests sent on one connection and not answered yet. See the [module docs](self).
+/// The client's table of requests in flight on one connection, with its "closed" flag.
+///
+/// The flag and the table are one value, to be kept under one lock: a request can only be
+/// added while the connection is open, and closing it drains every waiter at once, so no
+/// request is ever added after the drain and left waiting forever (tokio's channels keep their
+/// "closed" bit and their queue together for the same reason). Replies that come in pieces
+/// ([`Response::ValuePart`]) are put together here, up to a value limit.
+///
+/// ```
+/// use bytes::Bytes;
+/// use rivulet::remote::proto::{InFlight, Reply, Response};
+///
+/// let mut table = InFlight::new(1 << 20);
+/// let id = table.insert("fetch of key 3").unwrap();
+/// let reply = Reply { id, response: Response::Value(Bytes::from_static(b"x")) };
+/// let (waiter, answer) = table.on_reply(reply).unwrap().unwrap();
+/// assert_eq!(waiter, "fetch of key 3");
+/// assert!(answer.is_ok());
+///
+/// let late = table.insert("submit").unwrap();
+/// assert_eq!(table.close(), vec![(late, "submit")]);
+/// assert_eq!(table.insert("too late"), Err("too late"));
+/// ```
 #[derive(Debug)]
 pub struct InFlight<W> {
     closed: bool,
@@ -114,10 +117,7 @@ impl<W> InFlight<W> {
     ///
     /// A [`ReplyError`] when the reply cannot belong to a request in flight: the worker is
     /// broken, and the connection should be dropped.
-    pub fn on_reply(
-        &mut self,
-        reply: Reply,
-    ) -> Result<Option<(W, Result<Response, AnswerError>)>, ReplyError> {
+    pub fn on_reply(&mut self, reply: Reply) -> Result<Option<Answered<W>>, ReplyError> {
         let Reply { id, response } = reply;
         let Response::ValuePart { total, chunk } = response else {
             if self.skipping.contains_key(&id) {

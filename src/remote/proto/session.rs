@@ -1,41 +1,4 @@
 //! A worker's side of one client connection, as a state machine: messages in, actions out.
-//!
-//! [`WorkerSession`] holds the connection's values (scattered, assembled from pieces, or made
-//! by tasks), orders tasks after the tasks that make their inputs, answers fetches once their
-//! value exists, and says what to run and what to send. It runs nothing and sends nothing: the
-//! worker's connection driver feeds it messages and finished tasks, and carries out the
-//! [`Action`]s it returns, so every rule here is tested (and fuzzed) without a socket or a clock.
-//!
-//! ```
-//! use bytes::Bytes;
-//! use rivulet::remote::proto::{
-//!     Action, ClientMessage, Key, Limits, Request, Response, Task, TaskKind, TaskOutput,
-//!     WorkerSession,
-//! };
-//!
-//! let mut session = WorkerSession::new(Limits::default());
-//! let known = |name: &str| name == "inc";
-//! session.handle(ClientMessage::Scatter { key: Key(0), value: Bytes::from_static(&[1]) }, known).unwrap();
-//! let task = Task {
-//!     kind: TaskKind::Map,
-//!     function: "inc".into(),
-//!     params: Bytes::new(),
-//!     inputs: vec![Key(0)],
-//!     outputs: vec![Key(1)],
-//!     reply_with_value: true,
-//! };
-//! session.handle(ClientMessage::Request { id: 7, request: Request::Submit(task) }, known).unwrap();
-//!
-//! // The session asks for the function to be run on the input's bytes...
-//! let Some(Action::Run(run)) = session.poll_action() else { panic!("expected a run") };
-//! assert_eq!(run.input, Bytes::from_static(&[1]));
-//! // ... and, told the result, answers the request.
-//! session.finished(run.task, Ok(TaskOutput { values: vec![Bytes::from_static(&[2])], verdict: None }));
-//! let Some(Action::Send(reply)) = session.poll_action() else { panic!("expected a reply") };
-//! assert_eq!(reply.id, 7);
-//! assert!(matches!(reply.response, Response::Done { .. }));
-//! assert_eq!(session.values_held(), 2);
-//! ```
 
 use std::collections::{HashMap, VecDeque};
 
@@ -165,7 +128,44 @@ struct Assembly {
 /// peer announcing a large value and sending little costs little.
 const ASSEMBLY_RESERVE: u64 = 16 << 20;
 
-/// One client connection's values and tasks on a worker. See the [module docs](self).
+/// A worker's side of one client connection, as a state machine: messages in, actions out.
+///
+/// [`WorkerSession`] holds the connection's values (scattered, assembled from pieces, or made
+/// by tasks), orders tasks after the tasks that make their inputs, answers fetches once their
+/// value exists, and says what to run and what to send. It runs nothing and sends nothing: the
+/// worker's connection driver feeds it messages and finished tasks, and carries out the
+/// [`Action`]s it returns, so every rule here is tested (and fuzzed) without a socket or a clock.
+///
+/// ```
+/// use bytes::Bytes;
+/// use rivulet::remote::proto::{
+///     Action, ClientMessage, Key, Limits, Request, Response, Task, TaskKind, TaskOutput,
+///     WorkerSession,
+/// };
+///
+/// let mut session = WorkerSession::new(Limits::default());
+/// let known = |name: &str| name == "inc";
+/// session.handle(ClientMessage::Scatter { key: Key(0), value: Bytes::from_static(&[1]) }, known).unwrap();
+/// let task = Task {
+///     kind: TaskKind::Map,
+///     function: "inc".into(),
+///     params: Bytes::new(),
+///     inputs: vec![Key(0)],
+///     outputs: vec![Key(1)],
+///     reply_with_value: true,
+/// };
+/// session.handle(ClientMessage::Request { id: 7, request: Request::Submit(task) }, known).unwrap();
+///
+/// // The session asks for the function to be run on the input's bytes...
+/// let Some(Action::Run(run)) = session.poll_action() else { panic!("expected a run") };
+/// assert_eq!(run.input, Bytes::from_static(&[1]));
+/// // ... and, told the result, answers the request.
+/// session.finished(run.task, Ok(TaskOutput { values: vec![Bytes::from_static(&[2])], verdict: None }));
+/// let Some(Action::Send(reply)) = session.poll_action() else { panic!("expected a reply") };
+/// assert_eq!(reply.id, 7);
+/// assert!(matches!(reply.response, Response::Done { .. }));
+/// assert_eq!(session.values_held(), 2);
+/// ```
 #[derive(Debug)]
 pub struct WorkerSession {
     limits: Limits,

@@ -102,7 +102,7 @@ pub async fn read_message<M: DeserializeOwned>(
 ///
 /// # Errors
 ///
-/// Those of [`encode`] (nothing is written then), and [`FrameError::Write`] if the stream or
+/// Those of [`encode`] (nothing is written then), and [`StreamError::Write`] if the stream or
 /// connection fails.
 pub async fn write_message<M: Serialize>(
     send: &mut quinn::SendStream,

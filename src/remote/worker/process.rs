@@ -269,7 +269,7 @@ impl WorkerProcess {
         self.addr
     }
 
-    /// The worker's self-signed certificate, to pin ([`Trust::Pinned`]).
+    /// The worker's self-signed certificate, to pin ([`Trust::Pinned`](crate::remote::Trust::Pinned)).
     pub fn certificate(&self) -> &rustls::pki_types::CertificateDer<'static> {
         &self.cert
     }

@@ -36,7 +36,7 @@ const STATUS_JS: &str = include_str!("status.js");
 /// second; ticking faster keeps the samples close to whole seconds).
 const TICK: Duration = Duration::from_millis(250);
 
-/// A running dashboard ([`Client::serve_dashboard`]); it stops when this handle, or its client,
+/// A running dashboard ([`Client::serve_dashboard`](crate::Client::serve_dashboard)); it stops when this handle, or its client,
 /// is dropped.
 #[derive(Debug)]
 pub struct Dashboard {
