@@ -37,9 +37,11 @@ async fn closing_or_dropping_the_client_releases_its_values() {
     for handle in &handles {
         handle.ready().await.unwrap();
     }
+    // The results are held; their scattered inputs were released once each result's bytes
+    // came back (the client no longer needs them to make a result again).
     assert!(
-        WorkerStats::global().values_held() >= baseline + 100,
-        "scattered inputs and results are held"
+        WorkerStats::global().values_held() >= baseline + 50,
+        "results are held"
     );
     client.close();
     assert_eq!(values_held_becomes(baseline).await, baseline);

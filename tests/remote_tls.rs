@@ -200,8 +200,10 @@ async fn reading_is_cancel_safe_and_bad_frames_are_reported() {
         matches!(got, Err(StreamError::Frame(FrameError::TooLarge { len, .. })) if len == u32::MAX as usize)
     );
 
-    // A stream that ends mid-frame.
-    let (mut send, _client_recv) = conn.open_bi().await.unwrap();
+    // A stream that ends mid-frame (on a connection of its own: a worker lets a client open
+    // one stream).
+    let (conn, server_conn) = connected(&client, &server).await;
+    let (mut send, _client_recv) = timeout(GUARD, conn.open_bi()).await.unwrap().unwrap();
     send.write_all(&frame[..3]).await.unwrap();
     send.finish().unwrap();
     let (_server_send, mut recv) = timeout(GUARD, server_conn.accept_bi())
@@ -219,7 +221,8 @@ async fn reading_is_cancel_safe_and_bad_frames_are_reported() {
     ));
 
     // A message above the writer's limit is not sent at all.
-    let (mut send, _client_recv) = conn.open_bi().await.unwrap();
+    let (conn, _server_conn) = connected(&client, &server).await;
+    let (mut send, _client_recv) = timeout(GUARD, conn.open_bi()).await.unwrap().unwrap();
     let err = write_message(&mut send, &hello(), 8).await.unwrap_err();
     assert!(matches!(
         err,

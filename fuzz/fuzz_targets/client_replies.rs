@@ -73,8 +73,11 @@ impl Harness {
         }
     }
 
-    /// A new connection: a new, open table.
+    /// A new connection (after the old one is closed): a new, open table.
     fn reopen(&mut self) {
+        if !self.closed {
+            self.close();
+        }
         self.table = InFlight::new(self.max_value);
         self.closed = false;
         self.waiters.clear();
@@ -473,10 +476,14 @@ fuzz_target!(|data: &[u8]| {
         _ => 100,
     };
     let mut h = Harness::new(max_value);
+    let trace = std::env::var_os("RIVULET_FUZZ_TRACE").is_some();
     while !u.is_empty() {
         let Ok(op) = Op::arbitrary(&mut u) else {
             break;
         };
+        if trace {
+            eprintln!("{op:?}");
+        }
         h.op(op);
     }
     h.finish();

@@ -118,6 +118,9 @@ pub enum TaskFailure {
     BadOutput(String),
 }
 
+/// The longest failure message sent to a client, in bytes.
+const MAX_MESSAGE: usize = 64 << 10;
+
 impl From<TaskFailure> for Failure {
     /// The failure as it travels to the client, its kind kept.
     fn from(failure: TaskFailure) -> Self {
@@ -129,10 +132,19 @@ impl From<TaskFailure> for Failure {
                 FailureKind::Encode
             }
         };
-        let message = match failure {
+        let mut message = match failure {
             TaskFailure::Panicked(message) | TaskFailure::Failed(message) => message,
             other => other.to_string(),
         };
+        // A message travels in one reply frame: keep it to a size any client takes.
+        if message.len() > MAX_MESSAGE {
+            let mut end = MAX_MESSAGE;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push_str("…");
+        }
         Failure::new(kind, message)
     }
 }

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use super::Client;
 use super::link::Link;
 use crate::remote::proto::WorkerId;
-use crate::remote::proto::{Key, Request, Response, TaskKind};
+use crate::remote::proto::{Key, Request, Response, TaskKind, decode_exact};
 use crate::remote::proto::{TaskError, TaskErrorKind};
 
 /// How the request that makes a value ended.
@@ -301,7 +301,9 @@ impl<T: DeserializeOwned> RemoteFuture<T> {
             tracing::debug_span!("fetch", key = ?self.value.key, worker = %self.value.link.id);
         let bytes = tracing::Instrument::instrument(self.value.bytes(), span).await?;
         self.value.client.inner.metrics.on_gathered();
-        postcard::from_bytes(&bytes).map_err(|error| TaskError::codec(&error))
+        // Exactly one value: bytes left over mean the worker sent something else.
+        decode_exact(&bytes)
+            .map_err(|error| TaskError::new(TaskErrorKind::Codec, error.to_string()))
     }
 }
 

@@ -20,10 +20,13 @@ use super::{ClientAuth, ClientError, ConnectConfig};
 use crate::remote::obs::{InFlight as Recorded, Metrics};
 use crate::remote::proto::{
     AnswerError, ClientMessage, Hello, HelloReply, INITIAL_TASK_TIME, InFlight, Key, Limits, Load,
-    PROTOCOL_VERSION, Reply, Request, Response, TaskError, TaskErrorKind, WorkerId,
+    MAX_HELLO, PROTOCOL_VERSION, Reply, Request, Response, TaskError, TaskErrorKind, WorkerId,
 };
 use crate::remote::registry;
 use crate::remote::transport::{self, MessageReader, StreamError, spawn_writer, write_message};
+
+/// The smallest frame limit for a worker's replies (failure messages may be long).
+const MIN_REPLY_FRAME: usize = 4 << 20;
 
 /// How long connecting to a worker may take, QUIC and TLS handshakes and hello included.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -159,7 +162,9 @@ impl Link {
         write_message(&mut send, &hello, max_frame)
             .await
             .map_err(handshake)?;
-        let mut reader = MessageReader::new(recv, max_frame);
+        // The worker's answer to the hello is small; only then may frames be as large as values'
+        // pieces need.
+        let mut reader = MessageReader::new(recv, MAX_HELLO.min(max_frame));
         let slots = match reader.next::<HelloReply>().await.map_err(handshake)? {
             Some(HelloReply::Welcome { slots }) => slots,
             Some(HelloReply::Refused(refusal)) => {
@@ -168,12 +173,52 @@ impl Link {
             // The worker closed without a word: most likely it refused our certificate.
             None => return Err(ClientError::HandshakeClosed { addr }),
         };
+        // Replies are values' pieces, small inline results and messages: nothing a worker sends
+        // needs a frame of much more than a piece, so a broken one cannot make the client
+        // decode a huge one.
+        let replies = (config.limits.piece + 4 * config.limits.inline).max(MIN_REPLY_FRAME);
+        reader.set_max_frame(replies.min(max_frame));
         let (outgoing, writer) = spawn_writer::<ClientMessage>(send, max_frame);
         let closing = connection.clone();
         let close: Closer = Box::new(move || closing.close(0u32.into(), b"client closed"));
         let link = Link::new(id, slots, outgoing, close, metrics, config.limits);
+        if let Some(timeout) = config.request_timeout {
+            link.watch_deadlines(timeout);
+        }
         tokio::spawn(read_replies(Arc::clone(&link), reader, writer));
         Ok(link)
+    }
+
+    /// Gives up on this worker once a request has waited `timeout` for its answer: the link is
+    /// closed, and its requests fail as lost, so their items are made again elsewhere.
+    pub(crate) fn watch_deadlines(self: &Arc<Self>, timeout: Duration) {
+        let link = Arc::downgrade(self);
+        let every = (timeout / 8).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(link) = link.upgrade() else { break };
+                if !link.is_alive() {
+                    break;
+                }
+                let now = tokio::time::Instant::now().into_std();
+                let overdue = link.pending().expire(now, timeout);
+                if !overdue.is_empty() {
+                    debug!(worker = %link.id, overdue = overdue.len(), ?timeout, "a request is overdue: giving up on the worker");
+                    for (_, waiter) in overdue {
+                        link.metrics.on_response(link.id, waiter.recorded, None);
+                        let _ = waiter.answer.send(Err(TaskError::new(
+                            TaskErrorKind::WorkerLost,
+                            format!("{} did not answer within {timeout:?}", link.id),
+                        )));
+                    }
+                    link.close();
+                    break;
+                }
+            }
+        });
     }
 
     fn pending(&self) -> MutexGuard<'_, InFlight<Waiter>> {
@@ -197,7 +242,7 @@ impl Link {
         // Insert and send under the lock: a reply cannot overtake its entry, and a link closed
         // meanwhile either refuses the entry here or drains it in `fail_all`.
         let mut pending = self.pending();
-        match pending.insert(waiter) {
+        match pending.insert_at(waiter, tokio::time::Instant::now().into_std()) {
             Ok(id) => {
                 self.outstanding.fetch_add(1, Ordering::Relaxed);
                 let sent = self.outgoing.send(ClientMessage::Request { id, request });

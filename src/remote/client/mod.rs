@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -117,6 +118,9 @@ pub enum ClientAuth {
     Certificate(Identity),
 }
 
+/// The default of [`ConnectConfig::request_timeout`].
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// How to reach workers started elsewhere ([`Client::connect`]).
 ///
 /// ```
@@ -140,6 +144,10 @@ pub struct ConnectConfig {
     pub max_frame: usize,
     /// The largest value sent or taken, and the pieces larger values travel in.
     pub limits: Limits,
+    /// How long a worker may take to answer a request before the client gives up on that
+    /// worker: it closes the connection and runs the worker's unfinished items elsewhere, as
+    /// for a lost one. `None` waits for ever. Default 10 minutes.
+    pub request_timeout: Option<Duration>,
 }
 
 impl ConnectConfig {
@@ -152,6 +160,7 @@ impl ConnectConfig {
             transport: TransportSettings::default(),
             max_frame: DEFAULT_MAX_FRAME,
             limits: Limits::default(),
+            request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
         }
     }
 }

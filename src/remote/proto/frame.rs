@@ -172,6 +172,29 @@ impl FrameDecoder {
         &mut self,
         src: &mut BytesMut,
     ) -> Result<Option<M>, FrameError> {
+        match self.decode_body(src)? {
+            Some(body) => decode_exact(&body).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Takes the body of the next complete frame from the front of `src`, undecoded, for a
+    /// reader that decodes it in steps (a worker checks a hello's proof before it decodes the
+    /// rest). `Ok(None)` while no frame is complete.
+    ///
+    /// # Errors
+    ///
+    /// [`FrameError::TooLarge`] as for [`decode`](Self::decode).
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use rivulet::remote::proto::{encode, FrameDecoder};
+    ///
+    /// let mut buf = BytesMut::new();
+    /// encode(&7u8, 16, &mut buf).unwrap();
+    /// assert_eq!(&FrameDecoder::new(16).decode_body(&mut buf).unwrap().unwrap()[..], &[7]);
+    /// ```
+    pub fn decode_body(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {
         let Some(len) = self.frame_len(src)? else {
             return Ok(None);
         };
@@ -182,12 +205,7 @@ impl FrameDecoder {
             return Ok(None);
         }
         src.advance(HEADER_LEN);
-        let body = src.split_to(len);
-        match postcard::take_from_bytes::<M>(&body) {
-            Ok((msg, [])) => Ok(Some(msg)),
-            Ok((_, rest)) => Err(FrameError::TrailingBytes { extra: rest.len() }),
-            Err(e) => Err(FrameError::Malformed(e)),
-        }
+        Ok(Some(src.split_to(len)))
     }
 
     /// Like [`decode`](Self::decode), for when the stream has ended: bytes left that do not make
@@ -266,5 +284,26 @@ impl FrameDecoder {
             return Err(FrameError::TooLarge { len, max: self.max });
         }
         Ok(Some(len))
+    }
+}
+
+/// Decodes `bytes` as exactly one `M`: bytes left over are an error, not ignored.
+///
+/// # Errors
+///
+/// [`FrameError::Malformed`] if `bytes` do not start with an `M`, and
+/// [`FrameError::TrailingBytes`] if more follows it.
+///
+/// ```
+/// use rivulet::remote::proto::{decode_exact, FrameError};
+///
+/// assert_eq!(decode_exact::<u8>(&[7]).unwrap(), 7);
+/// assert!(matches!(decode_exact::<u8>(&[7, 0]), Err(FrameError::TrailingBytes { extra: 1 })));
+/// ```
+pub fn decode_exact<M: DeserializeOwned>(bytes: &[u8]) -> Result<M, FrameError> {
+    match postcard::take_from_bytes::<M>(bytes) {
+        Ok((msg, [])) => Ok(msg),
+        Ok((_, rest)) => Err(FrameError::TrailingBytes { extra: rest.len() }),
+        Err(e) => Err(FrameError::Malformed(e)),
     }
 }

@@ -12,6 +12,15 @@ pub const DEFAULT_PIECE: usize = 1 << 20;
 /// nothing.
 pub const DEFAULT_INLINE: usize = 64 << 10;
 
+/// The bytes of values one client may keep on a worker by default: 4 GiB.
+pub const DEFAULT_MAX_BYTES_HELD: u64 = 4 << 30;
+
+/// The tasks one client may have unfinished on a worker by default (queued or running).
+pub const DEFAULT_MAX_TASKS: usize = 10_000;
+
+/// The bytes of replies a worker queues for one client by default: 16 MiB.
+pub const DEFAULT_MAX_UNREAD: usize = 16 << 20;
+
 /// The sizes a connection is held to.
 ///
 /// ```
@@ -28,6 +37,16 @@ pub struct Limits {
     pub piece: usize,
     /// The largest task result sent along with its reply. Default [`DEFAULT_INLINE`].
     pub inline: usize,
+    /// The bytes of values one client may keep on a worker; past it a value is refused (its
+    /// key holds a typed failure instead). Default [`DEFAULT_MAX_BYTES_HELD`].
+    pub max_bytes_held: u64,
+    /// The tasks one client may have unfinished on a worker; past it a task is refused with a
+    /// typed failure. Default [`DEFAULT_MAX_TASKS`].
+    pub max_tasks: usize,
+    /// The bytes of replies a worker queues for a client that does not read them; past it the
+    /// worker reads nothing more from that client until they are written (back-pressure).
+    /// Default [`DEFAULT_MAX_UNREAD`].
+    pub max_unread: usize,
 }
 
 impl Default for Limits {
@@ -36,6 +55,9 @@ impl Default for Limits {
             max_value: DEFAULT_MAX_VALUE,
             piece: DEFAULT_PIECE,
             inline: DEFAULT_INLINE,
+            max_bytes_held: DEFAULT_MAX_BYTES_HELD,
+            max_tasks: DEFAULT_MAX_TASKS,
+            max_unread: DEFAULT_MAX_UNREAD,
         }
     }
 }

@@ -117,6 +117,32 @@ pub struct Reply {
     pub response: Response,
 }
 
+impl Reply {
+    /// About how many bytes the reply takes on the wire: its values' and messages' lengths,
+    /// plus a little for the rest (what a worker counts against the replies a client has not
+    /// read yet).
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use rivulet::remote::proto::{Reply, Response};
+    ///
+    /// let reply = Reply { id: 1, response: Response::Value(Bytes::from(vec![0; 1000])) };
+    /// assert!(reply.weight() >= 1000);
+    /// ```
+    pub fn weight(&self) -> usize {
+        const OVERHEAD: usize = 32;
+        OVERHEAD
+            + match &self.response {
+                Response::Done { values, sizes, .. } => {
+                    values.iter().flatten().map(Bytes::len).sum::<usize>() + 8 * sizes.len()
+                }
+                Response::Value(bytes) | Response::ValuePart { chunk: bytes, .. } => bytes.len(),
+                Response::Failed(failure) => failure.message.len(),
+                Response::Rejected(message) => message.len(),
+            }
+    }
+}
+
 /// A request to a worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
@@ -231,4 +257,7 @@ pub enum FailureKind {
     ValueTooLarge,
     /// The worker stopped the task (it is shutting down): run it elsewhere.
     Aborted,
+    /// The worker refused the value or task: this client is over its quota there (bytes held,
+    /// or tasks unfinished).
+    Overloaded,
 }

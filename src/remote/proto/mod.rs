@@ -24,10 +24,13 @@ mod placement;
 mod session;
 mod task_error;
 
-pub use frame::{DEFAULT_MAX_FRAME, FrameDecoder, FrameError, HEADER_LEN, encode};
-pub use handshake::check_hello;
+pub use frame::{DEFAULT_MAX_FRAME, FrameDecoder, FrameError, HEADER_LEN, decode_exact, encode};
+pub use handshake::{MAX_HELLO, check_hello, check_hello_body};
 pub use ids::{Key, WorkerId};
-pub use limits::{DEFAULT_INLINE, DEFAULT_MAX_VALUE, DEFAULT_PIECE, Limits};
+pub use limits::{
+    DEFAULT_INLINE, DEFAULT_MAX_BYTES_HELD, DEFAULT_MAX_TASKS, DEFAULT_MAX_UNREAD,
+    DEFAULT_MAX_VALUE, DEFAULT_PIECE, Limits,
+};
 pub use message::*;
 pub use pending::{AnswerError, Answered, InFlight, ReplyError};
 pub use placement::{INITIAL_TASK_TIME, Load, choose_worker};

@@ -1,6 +1,7 @@
 //! The client's table of requests in flight on one connection, with its "closed" flag.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
@@ -38,6 +39,8 @@ pub type Answered<W> = (W, Result<Response, AnswerError>);
 #[derive(Debug)]
 struct Waiting<W> {
     waiter: W,
+    /// When the request was sent, for its deadline.
+    sent: Instant,
     /// The pieces of a value reply so far, with its announced length.
     pieces: Option<(u64, BytesMut)>,
 }
@@ -73,6 +76,9 @@ pub struct InFlight<W> {
     /// Requests whose answer was refused (too large) but whose pieces are still coming:
     /// how many bytes are still to be skipped.
     skipping: HashMap<u64, u64>,
+    /// Requests given up on at their deadline: a late reply to one is dropped, not taken as a
+    /// sign of a broken worker.
+    expired: HashSet<u64>,
     max_value: u64,
 }
 
@@ -84,6 +90,7 @@ impl<W> InFlight<W> {
             next_id: 0,
             waiting: HashMap::new(),
             skipping: HashMap::new(),
+            expired: HashSet::new(),
             max_value,
         }
     }
@@ -94,6 +101,16 @@ impl<W> InFlight<W> {
     ///
     /// `Err(waiter)` once [`close`](Self::close) has been called.
     pub fn insert(&mut self, waiter: W) -> Result<u64, W> {
+        self.insert_at(waiter, Instant::now())
+    }
+
+    /// [`insert`](Self::insert), sent at `sent` (the caller's clock, for
+    /// [`expire`](Self::expire)).
+    ///
+    /// # Errors
+    ///
+    /// `Err(waiter)` once [`close`](Self::close) has been called.
+    pub fn insert_at(&mut self, waiter: W, sent: Instant) -> Result<u64, W> {
         if self.closed {
             return Err(waiter);
         }
@@ -103,6 +120,7 @@ impl<W> InFlight<W> {
             id,
             Waiting {
                 waiter,
+                sent,
                 pieces: None,
             },
         );
@@ -119,6 +137,19 @@ impl<W> InFlight<W> {
     /// broken, and the connection should be dropped.
     pub fn on_reply(&mut self, reply: Reply) -> Result<Option<Answered<W>>, ReplyError> {
         let Reply { id, response } = reply;
+        if self.expired.contains(&id) {
+            // A late answer to a request given up on: drop it (and the rest of its pieces).
+            if let Response::ValuePart { total, chunk } = &response {
+                let left = total.saturating_sub(chunk.len() as u64);
+                self.expired.remove(&id);
+                if left > 0 {
+                    self.skipping.insert(id, left);
+                }
+            } else {
+                self.expired.remove(&id);
+            }
+            return Ok(None);
+        }
         let Response::ValuePart { total, chunk } = response else {
             if self.skipping.contains_key(&id) {
                 return Err(ReplyError::BadPiece(id));
@@ -185,11 +216,43 @@ impl<W> InFlight<W> {
         Ok(Some((waiting.waiter, Ok(Response::Value(bytes)))))
     }
 
+    /// Gives up on the requests sent before `now - deadline` and hands them back, with their
+    /// ids; a late reply to one of them is dropped.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use rivulet::remote::proto::InFlight;
+    ///
+    /// let mut table = InFlight::new(1024);
+    /// let start = Instant::now();
+    /// let id = table.insert_at("slow", start).unwrap();
+    /// assert!(table.expire(start + Duration::from_secs(1), Duration::from_secs(5)).is_empty());
+    /// assert_eq!(table.expire(start + Duration::from_secs(6), Duration::from_secs(5)), vec![(id, "slow")]);
+    /// ```
+    pub fn expire(&mut self, now: Instant, deadline: Duration) -> Vec<(u64, W)> {
+        let overdue: Vec<u64> = self
+            .waiting
+            .iter()
+            .filter(|(_, w)| now.saturating_duration_since(w.sent) >= deadline)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut expired = Vec::with_capacity(overdue.len());
+        for id in overdue {
+            if let Some(waiting) = self.waiting.remove(&id) {
+                self.expired.insert(id);
+                expired.push((id, waiting.waiter));
+            }
+        }
+        expired.sort_by_key(|(id, _)| *id);
+        expired
+    }
+
     /// Closes the table and hands back every request still waiting, with its id. Later
     /// [`insert`](Self::insert)s fail.
     pub fn close(&mut self) -> Vec<(u64, W)> {
         self.closed = true;
         self.skipping.clear();
+        self.expired.clear();
         let mut drained: Vec<(u64, W)> = self
             .waiting
             .drain()

@@ -82,6 +82,16 @@ pub enum Violation {
         /// The limit.
         max: u64,
     },
+    /// A value arriving in pieces would take the client over its quota of bytes held (the
+    /// pieces cannot be kept, and a typed refusal needs the whole value's key: the client is
+    /// told by the connection closing).
+    #[error("a value of {len} bytes under {key:?} would take the client over its quota")]
+    OverQuota {
+        /// The value's key.
+        key: Key,
+        /// Its announced length.
+        len: u64,
+    },
     /// A piece of a scattered value does not fit the pieces before it.
     #[error("a piece of the value under {key:?} does not fit: {reason}")]
     BadPiece {
@@ -277,8 +287,24 @@ impl WorkerSession {
                 max: self.limits.max_value,
             });
         }
-        self.store(key, Held::Ready(value));
+        let held = self.within_quota(value.len() as u64, Held::Ready(value));
+        self.store(key, held);
         Ok(())
+    }
+
+    /// `held`, or a typed refusal in its place if keeping `len` more bytes would take this
+    /// client over its quota.
+    fn within_quota(&self, len: u64, held: Held) -> Held {
+        if self.bytes_held().saturating_add(len) <= self.limits.max_bytes_held {
+            return held;
+        }
+        Held::Failed(Failure::new(
+            FailureKind::Overloaded,
+            format!(
+                "keeping {len} more bytes would take this client over its {} bytes on the worker",
+                self.limits.max_bytes_held
+            ),
+        ))
     }
 
     fn piece(&mut self, key: Key, total: u64, chunk: Bytes) -> Result<(), Violation> {
@@ -286,6 +312,9 @@ impl WorkerSession {
             Some(assembly) => assembly,
             None => {
                 self.check_vacant(key)?;
+                if self.bytes_held().saturating_add(total) > self.limits.max_bytes_held {
+                    return Err(Violation::OverQuota { key, len: total });
+                }
                 if total > self.limits.max_value {
                     return Err(Violation::ValueTooLarge {
                         key,
@@ -316,7 +345,9 @@ impl WorkerSession {
         assembly.bytes.extend_from_slice(&chunk);
         if after == total {
             if let Some(assembly) = self.pieces.remove(&key) {
-                self.store(key, Held::Ready(assembly.bytes.freeze()));
+                let bytes = assembly.bytes.freeze();
+                let held = self.within_quota(bytes.len() as u64, Held::Ready(bytes));
+                self.store(key, held);
             }
         }
         Ok(())
@@ -408,13 +439,25 @@ impl WorkerSession {
         for key in &task.outputs {
             self.values.insert(*key, Held::Pending(id_task));
         }
-        // An input that already failed fails the task with the same failure, by position.
+        // An input that already failed fails the task with the same failure, by position; a
+        // client with too many tasks here gets a typed refusal.
         let failed = task
             .inputs
             .iter()
             .find_map(|key| match self.values.get(key) {
                 Some(Held::Failed(failure)) => Some(failure.clone()),
                 _ => None,
+            })
+            .or_else(|| {
+                (self.tasks.len() >= self.limits.max_tasks).then(|| {
+                    Failure::new(
+                        FailureKind::Overloaded,
+                        format!(
+                            "this client has {} tasks unfinished on the worker, its quota",
+                            self.limits.max_tasks
+                        ),
+                    )
+                })
             });
         let mut missing = 0;
         if failed.is_none() {
@@ -549,6 +592,16 @@ impl WorkerSession {
             ));
         }
         let max = self.limits.max_value;
+        let made: u64 = output.values.iter().map(|v| v.len() as u64).sum();
+        if self.bytes_held().saturating_add(made) > self.limits.max_bytes_held {
+            return Err(Failure::new(
+                FailureKind::Overloaded,
+                format!(
+                    "keeping the task's {made} bytes would take this client over its {} bytes on the worker",
+                    self.limits.max_bytes_held
+                ),
+            ));
+        }
         if let Some(big) = output.values.iter().find(|v| v.len() as u64 > max) {
             return Err(Failure::new(
                 FailureKind::ValueTooLarge,

@@ -42,6 +42,9 @@ pub enum TaskErrorKind {
     Rejected,
     /// The client has no live worker to send the item to.
     NoWorkers,
+    /// A worker refused the item: the client is over its quota there (values held, tasks
+    /// queued); the message names the quota.
+    Overloaded,
 }
 
 impl TaskError {
@@ -66,6 +69,7 @@ impl TaskError {
             FailureKind::Returned => TaskErrorKind::Failed,
             FailureKind::Decode | FailureKind::Encode => TaskErrorKind::Codec,
             FailureKind::ValueTooLarge => TaskErrorKind::ValueTooLarge,
+            FailureKind::Overloaded => TaskErrorKind::Overloaded,
             // A task stopped by a worker going away is run elsewhere, like a lost worker's.
             FailureKind::Aborted => {
                 return Self::new(
@@ -109,6 +113,7 @@ impl fmt::Display for TaskError {
             }
             TaskErrorKind::Rejected => write!(f, "worker rejected the request: {}", self.message),
             TaskErrorKind::NoWorkers => write!(f, "no worker available: {}", self.message),
+            TaskErrorKind::Overloaded => write!(f, "worker over quota: {}", self.message),
         }
     }
 }

@@ -8,12 +8,12 @@
 //! nor relayed by a man in the middle (who would hold two different sessions).
 //!
 //! ```no_run
-//! use rivulet::remote::auth;
+//! use rivulet::remote::transport::{proof, verify, AuthError};
 //!
-//! # fn example(client_side: quinn::Connection, worker_side: quinn::Connection) -> Result<(), auth::AuthError> {
+//! # fn example(client_side: quinn::Connection, worker_side: quinn::Connection) -> Result<(), AuthError> {
 //! let secret = b"correct horse battery staple";
-//! let proof = auth::proof(&client_side, secret)?; // sent in `Hello::proof`
-//! assert!(auth::verify(&worker_side, secret, &proof));
+//! let proof = proof(&client_side, secret)?; // sent in `Hello::proof`
+//! assert!(verify(&worker_side, secret, &proof));
 //! # Ok(())
 //! # }
 //! ```

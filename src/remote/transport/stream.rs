@@ -23,9 +23,14 @@ use bytes::BytesMut;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use tokio::sync::mpsc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::remote::proto::{FrameDecoder, FrameError, encode};
+use tokio::sync::{Notify, mpsc};
+
+use std::time::Duration;
+
+use crate::remote::proto::{FrameDecoder, FrameError, decode_exact, encode};
 
 /// Why a framed message could not be read from or written to a QUIC stream.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +45,14 @@ pub enum StreamError {
     /// Writing to the QUIC stream failed (the connection was lost, or the peer stopped it).
     #[error("cannot write frame: {0}")]
     Write(#[from] quinn::WriteError),
+    /// A frame was begun and not finished in time: the peer trickles it, or stalled.
+    #[error("a frame stalled after {received} bytes: not complete within {timeout:?}")]
+    Stalled {
+        /// The bytes of the frame that had come.
+        received: usize,
+        /// The time a frame may take.
+        timeout: Duration,
+    },
 }
 
 /// The state of reading frames from one stream: the limit, and the part of a frame read so far.
@@ -118,11 +131,21 @@ pub async fn write_message<M: Serialize>(
 /// How many queued messages the writer puts into one write.
 const WRITE_BATCH: usize = 256;
 
+/// How many bytes of frames the writer gathers before it writes them.
+const WRITE_BYTES: usize = 1 << 20;
+
+/// How long a finished stream waits for its peer to acknowledge the last bytes.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A receive stream with its frame-reading state, read one message at a time.
 #[derive(Debug)]
 pub(crate) struct MessageReader {
     recv: quinn::RecvStream,
     state: FrameReader,
+    /// How long a frame may take from its first byte to its last, if bounded.
+    frame_timeout: Option<Duration>,
+    /// When the first byte of the frame being read arrived.
+    frame_started: Option<tokio::time::Instant>,
 }
 
 impl MessageReader {
@@ -130,19 +153,74 @@ impl MessageReader {
         MessageReader {
             recv,
             state: FrameReader::new(max_frame),
+            frame_timeout: None,
+            frame_started: None,
         }
+    }
+
+    /// Bounds how long a frame may take once its first byte has come: a peer that announces a
+    /// frame and then trickles it cannot hold its buffer forever.
+    pub(crate) fn with_frame_timeout(mut self, timeout: Duration) -> Self {
+        self.frame_timeout = Some(timeout);
+        self
     }
 
     /// The next message, or `None` at a clean end of the stream.
     pub(crate) async fn next<M: DeserializeOwned>(&mut self) -> Result<Option<M>, StreamError> {
-        read_message(&mut self.recv, &mut self.state).await
+        match self.next_body().await? {
+            Some(body) => Ok(Some(decode_exact(&body)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The body of the next frame, undecoded, or `None` at a clean end of the stream.
+    ///
+    /// Cancel-safe, as [`read_message`] is.
+    pub(crate) async fn next_body(&mut self) -> Result<Option<BytesMut>, StreamError> {
+        loop {
+            let needed = self.state.decoder.bytes_needed(&self.state.partial)?;
+            if needed == 0 {
+                self.frame_started = None;
+                return Ok(self.state.decoder.decode_body(&mut self.state.partial)?);
+            }
+            let read = self.recv.read_chunk(needed, true);
+            let chunk = match (self.frame_timeout, self.state.partial.is_empty()) {
+                (Some(timeout), false) => {
+                    let started = *self
+                        .frame_started
+                        .get_or_insert_with(tokio::time::Instant::now);
+                    tokio::time::timeout_at(started + timeout, read)
+                        .await
+                        .map_err(|_| StreamError::Stalled {
+                            received: self.state.partial.len(),
+                            timeout,
+                        })??
+                }
+                _ => read.await?,
+            };
+            match chunk {
+                Some(chunk) => self.state.partial.extend_from_slice(&chunk.bytes),
+                None if self.state.partial.is_empty() => return Ok(None),
+                None => {
+                    return Err(StreamError::Frame(FrameError::Truncated {
+                        expected: self.state.partial.len() + needed,
+                        received: self.state.partial.len(),
+                    }));
+                }
+            }
+        }
+    }
+
+    /// Changes the largest frame accepted from now on (a worker reads a small hello first).
+    pub(crate) fn set_max_frame(&mut self, max_frame: usize) {
+        self.state.decoder = FrameDecoder::new(max_frame);
     }
 }
 
 /// Spawns the task that writes queued messages to `send`, several frames per write. It ends (and
 /// finishes the stream) when every sender is dropped, or at the first write error.
 pub(crate) fn spawn_writer<M>(
-    mut send: quinn::SendStream,
+    send: quinn::SendStream,
     max_frame: usize,
 ) -> (
     mpsc::UnboundedSender<M>,
@@ -151,20 +229,111 @@ pub(crate) fn spawn_writer<M>(
 where
     M: Serialize + Send + 'static,
 {
-    let (tx, mut rx) = mpsc::unbounded_channel::<M>();
-    let task = tokio::spawn(async move {
-        let mut buf = BytesMut::new();
-        let mut batch = Vec::with_capacity(WRITE_BATCH);
-        while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
-            for message in batch.drain(..) {
-                encode(&message, max_frame, &mut buf)?;
+    let (tx, rx) = mpsc::unbounded_channel::<M>();
+    let task = tokio::spawn(write_all_queued(rx, send, max_frame, |m| (m, 0), |_| {}));
+    (tx, task)
+}
+
+/// The sending side of a writer that counts the bytes queued and not yet written, so that the
+/// one queuing can stop making more while its peer does not read ([`spawn_counted_writer`]).
+#[derive(Debug, Clone)]
+pub(crate) struct CountedSender<M> {
+    tx: mpsc::UnboundedSender<(M, usize)>,
+    queued: Arc<AtomicUsize>,
+    written: Arc<Notify>,
+}
+
+impl<M> CountedSender<M> {
+    /// Queues `message`, counted as `weight` bytes until it is written. Fails when the writer
+    /// has ended (the connection is gone).
+    pub(crate) fn send(&self, message: M, weight: usize) -> Result<(), M> {
+        self.queued.fetch_add(weight, Ordering::AcqRel);
+        self.tx.send((message, weight)).map_err(|e| {
+            self.queued.fetch_sub(weight, Ordering::AcqRel);
+            e.0.0
+        })
+    }
+
+    /// The bytes queued and not yet handed to QUIC.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    /// Resolves after the writer has written something since it was last awaited.
+    pub(crate) async fn written(&self) {
+        self.written.notified().await;
+    }
+}
+
+/// [`spawn_writer`], with the bytes waiting to be written counted.
+pub(crate) fn spawn_counted_writer<M>(
+    send: quinn::SendStream,
+    max_frame: usize,
+) -> (
+    CountedSender<M>,
+    tokio::task::JoinHandle<Result<(), StreamError>>,
+)
+where
+    M: Serialize + Send + 'static,
+{
+    let (tx, rx) = mpsc::unbounded_channel::<(M, usize)>();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let written = Arc::new(Notify::new());
+    let sender = CountedSender {
+        tx,
+        queued: Arc::clone(&queued),
+        written: Arc::clone(&written),
+    };
+    let counted: fn(&(M, usize)) -> (&M, usize) = |(m, weight)| (m, *weight);
+    let task = tokio::spawn(write_all_queued(
+        rx,
+        send,
+        max_frame,
+        counted,
+        move |weight| {
+            queued.fetch_sub(weight, Ordering::AcqRel);
+            written.notify_one();
+        },
+    ));
+    (sender, task)
+}
+
+/// The writer's loop: takes what is queued, several frames per write (up to about
+/// [`WRITE_BYTES`], so a queue of large pieces is not copied into one huge buffer), and tells
+/// `on_written` the weight of each batch once QUIC has it.
+async fn write_all_queued<Q, M, F>(
+    mut rx: mpsc::UnboundedReceiver<Q>,
+    mut send: quinn::SendStream,
+    max_frame: usize,
+    parts: fn(&Q) -> (&M, usize),
+    mut on_written: F,
+) -> Result<(), StreamError>
+where
+    M: Serialize,
+    F: FnMut(usize),
+{
+    let mut buf = BytesMut::new();
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+        let mut weight = 0;
+        for item in batch.drain(..) {
+            let (message, counted) = parts(&item);
+            encode(message, max_frame, &mut buf)?;
+            weight += counted;
+            if buf.len() >= WRITE_BYTES {
+                send.write_all(&buf).await?;
+                buf.clear();
             }
+        }
+        if !buf.is_empty() {
             send.write_all(&buf).await?;
             buf.clear();
         }
-        // Every sender is gone: the peer sees a clean end of stream.
-        let _ = send.finish();
-        Ok(())
-    });
-    (tx, task)
+        on_written(weight);
+    }
+    // Every sender is gone: the peer sees a clean end of stream, and the replies already
+    // written reach it before the connection goes (for a while at most).
+    let _ = send.finish();
+    let _ = tokio::time::timeout(FINISH_TIMEOUT, send.stopped()).await;
+    Ok(())
 }

@@ -288,9 +288,13 @@ impl Trust {
 ///   nothing more, and its connection must be given up within about a second so that its items
 ///   are run elsewhere. The keep-alives keep a healthy but idle connection from timing out;
 ///   five of them fit in one timeout, so a few lost packets do not kill it.
-/// - `max_bidi_streams` 4096: `open_bi` waits silently, with no error, once the peer's limit of
-///   concurrent streams is reached; the protocol needs one stream per connection, and a limit
-///   far above any use means opening a stream never stalls (a limit costs nothing until used).
+/// - `receive_window` 4 MiB: how many bytes a peer may send ahead of what has been read, on the
+///   connection's one stream and on the whole connection, so that a connection costs at most
+///   that much buffer whatever the peer does (values travel in 1 MiB pieces, so it is enough).
+///
+/// Streams are not a setting: the protocol uses one bidirectional stream per connection, opened
+/// by the client, so a worker lets a client open exactly one and a client lets a worker open
+/// none (quinn would otherwise reserve buffers for thousands a stranger may open).
 ///
 /// Each endpoint applies its own settings; QUIC uses the smaller idle timeout of the two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,8 +303,8 @@ pub struct TransportSettings {
     pub keep_alive: Duration,
     /// How long a silent connection lives before it is given up.
     pub idle_timeout: Duration,
-    /// How many bidirectional streams the peer may have open at once.
-    pub max_bidi_streams: u32,
+    /// How many bytes the peer may send ahead of what has been read.
+    pub receive_window: u32,
 }
 
 impl Default for TransportSettings {
@@ -308,14 +312,14 @@ impl Default for TransportSettings {
         Self {
             keep_alive: Duration::from_millis(200),
             idle_timeout: Duration::from_secs(1),
-            max_bidi_streams: 4096,
+            receive_window: 4 << 20,
         }
     }
 }
 
 impl TransportSettings {
-    /// The quinn transport configuration for these settings. The peer may open no
-    /// unidirectional streams: the protocol uses none.
+    /// The quinn transport configuration for these settings, as a client uses it: the peer (a
+    /// worker) may open no stream of any kind.
     ///
     /// # Errors
     ///
@@ -331,6 +335,15 @@ impl TransportSettings {
     /// assert!(bad.transport_config().is_err());
     /// ```
     pub fn transport_config(&self) -> Result<quinn::TransportConfig, TlsError> {
+        self.transport_config_with_streams(0)
+    }
+
+    /// The settings for one side: how many bidirectional streams the peer may open (one on a
+    /// worker, for its client; none on a client).
+    fn transport_config_with_streams(
+        &self,
+        peer_streams: u32,
+    ) -> Result<quinn::TransportConfig, TlsError> {
         if self.keep_alive >= self.idle_timeout {
             return Err(TlsError::KeepAliveTooLong {
                 keep_alive: self.keep_alive,
@@ -341,8 +354,10 @@ impl TransportSettings {
         config
             .keep_alive_interval(Some(self.keep_alive))
             .max_idle_timeout(Some(quinn::IdleTimeout::try_from(self.idle_timeout)?))
-            .max_concurrent_bidi_streams(self.max_bidi_streams.into())
-            .max_concurrent_uni_streams(0u32.into());
+            .max_concurrent_bidi_streams(peer_streams.into())
+            .max_concurrent_uni_streams(0u32.into())
+            .stream_receive_window(self.receive_window.into())
+            .receive_window(self.receive_window.into());
         Ok(config)
     }
 }
@@ -387,7 +402,7 @@ pub fn server_config(
     crypto.alpn_protocols = vec![proto::ALPN.to_vec()];
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(crypto)?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    config.transport_config(Arc::new(transport.transport_config()?));
+    config.transport_config(Arc::new(transport.transport_config_with_streams(1)?));
     Ok(config)
 }
 

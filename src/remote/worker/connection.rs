@@ -9,18 +9,24 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
+use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
 use super::{WorkerAuth, WorkerShared, close_code};
 use crate::remote::obs::WorkerStats;
 use crate::remote::proto::{
-    Action, ClientMessage, Failure, FailureKind, Hello, HelloReply, Reply, Run, TaskId, TaskKind,
-    TaskOutput, WorkerSession, check_hello,
+    Action, ClientMessage, Failure, FailureKind, HelloReply, MAX_HELLO, Reply, Run, TaskId,
+    TaskKind, TaskOutput, WorkerSession, check_hello_body,
 };
 use crate::remote::registry;
-use crate::remote::transport::{self, MessageReader, StreamError, spawn_writer, write_message};
+use crate::remote::transport::{
+    self, MessageReader, StreamError, spawn_counted_writer, write_message,
+};
 
-/// How long a new connection may take to say [`Hello`].
+/// How long a frame from a client may take once its first byte has come.
+const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a new connection may take to say `Hello`.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Closes a connection whose peer broke the protocol, saying why in the log and on the wire.
@@ -42,14 +48,16 @@ pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<
         }
         Err(_) => return violation(&connection, "no stream opened in time"),
     };
-    let mut reader = MessageReader::new(recv, shared.max_frame);
-    let hello = match tokio::time::timeout(HELLO_TIMEOUT, reader.next::<Hello>()).await {
+    // Until the client is authenticated it may send one small frame: its hello.
+    let mut reader =
+        MessageReader::new(recv, MAX_HELLO.min(shared.max_frame)).with_frame_timeout(FRAME_TIMEOUT);
+    let hello = match tokio::time::timeout(HELLO_TIMEOUT, reader.next_body()).await {
         Ok(Ok(Some(hello))) => hello,
         Ok(Ok(None)) => return violation(&connection, "stream ended before hello"),
         Ok(Err(error)) => return violation(&connection, &format!("bad hello: {error}")),
         Err(_) => return violation(&connection, "no hello in time"),
     };
-    let refusal = check_hello(
+    let refusal = check_hello_body(
         &hello,
         |proof| match &shared.auth {
             WorkerAuth::Secret(secret) => {
@@ -60,6 +68,12 @@ pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<
         },
         registry::missing,
     );
+    let refusal = match refusal {
+        Ok(refusal) => refusal,
+        Err(error) => return violation(&connection, &format!("bad hello: {error}")),
+    };
+    drop(hello);
+    reader.set_max_frame(shared.max_frame);
     if let Some(refusal) = refusal {
         warn!(%remote, ?refusal, "refusing client");
         let _ = write_message(&mut send, &HelloReply::Refused(refusal), shared.max_frame).await;
@@ -88,8 +102,10 @@ pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<
         }
     });
 
-    let (replies, writer) = spawn_writer::<Reply>(send, shared.max_frame);
+    let (replies, writer) = spawn_counted_writer::<Reply>(send, shared.max_frame);
+    let max_unread = shared.limits.max_unread;
     let mut session = WorkerSession::new(shared.limits);
+    let turns = Arc::new(Semaphore::new(shared.slot_count.max(1)));
     let mut running: FuturesUnordered<BoxFuture<'static, Finished>> = FuturesUnordered::new();
     let mut held = 0;
     let mut reading = true;
@@ -98,7 +114,10 @@ pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<
             Some((task, outcome)) = running.next(), if !running.is_empty() => {
                 session.finished(task, outcome);
             }
-            message = reader.next::<ClientMessage>(), if reading => match message {
+            // A client that does not read its replies is not read from either, until they are
+            // written: the worker's queue for it stays bounded, and so does the client.
+            () = replies.written(), if reading && replies.queued() > max_unread => {}
+            message = reader.next::<ClientMessage>(), if reading && replies.queued() <= max_unread => match message {
                 Ok(Some(message)) => {
                     let known = |name: &str| registry::lookup(name).is_some();
                     if let Err(broken) = session.handle(message, known) {
@@ -125,8 +144,14 @@ pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<
             match action {
                 // The writer is gone only when the connection is; the client then no longer
                 // waits for the reply.
-                Action::Send(reply) => drop(replies.send(reply)),
-                Action::Run(run) => running.push(run_task(Arc::clone(&shared), run).boxed()),
+                Action::Send(reply) => {
+                    let weight = reply.weight();
+                    drop(replies.send(reply, weight));
+                }
+                Action::Run(run) => {
+                    let task = run_task(Arc::clone(&shared), Arc::clone(&turns), run);
+                    running.push(task.boxed());
+                }
             }
         }
         held = track_values(held, session.values_held());
@@ -158,7 +183,12 @@ fn track_values(before: usize, now: usize) -> usize {
 }
 
 /// Runs a registered function on one of the worker's task slots (a blocking thread).
-async fn run_task(shared: Arc<WorkerShared>, run: Run) -> Finished {
+///
+/// A task first takes one of its own connection's turns (as many as the worker has slots), then
+/// a slot: tokio's semaphores are first come, first served, so each client has at most as many
+/// tasks waiting for a slot as there are slots, and clients take turns however many tasks each
+/// has queued.
+async fn run_task(shared: Arc<WorkerShared>, turns: Arc<Semaphore>, run: Run) -> Finished {
     let Run {
         task,
         kind,
@@ -166,6 +196,15 @@ async fn run_task(shared: Arc<WorkerShared>, run: Run) -> Finished {
         params,
         input,
     } = run;
+    let Ok(_turn) = turns.acquire_owned().await else {
+        return (
+            task,
+            Err(Failure::new(
+                FailureKind::Aborted,
+                "the connection is closing",
+            )),
+        );
+    };
     (
         task,
         run_on_slot(&shared, kind, &function, params, input).await,

@@ -10,6 +10,7 @@ mod process;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, oneshot};
@@ -64,6 +65,8 @@ pub struct WorkerConfig {
     pub max_frame: usize,
     /// The largest value kept, and the pieces larger values travel in.
     pub limits: Limits,
+    /// How many connections and handshakes it takes at once.
+    pub admission: Admission,
 }
 
 impl WorkerConfig {
@@ -77,6 +80,7 @@ impl WorkerConfig {
             transport: TransportSettings::default(),
             max_frame: DEFAULT_MAX_FRAME,
             limits: Limits::default(),
+            admission: Admission::default(),
         }
     }
 
@@ -287,6 +291,48 @@ pub(crate) fn bind(config: &WorkerConfig) -> Result<quinn::Endpoint, WorkerError
     })
 }
 
+/// Counts a handshake in progress for as long as it lives.
+struct Handshaking(Arc<WorkerShared>);
+
+impl Handshaking {
+    fn new(shared: &Arc<WorkerShared>) -> Self {
+        shared.handshaking.fetch_add(1, Ordering::AcqRel);
+        Handshaking(Arc::clone(shared))
+    }
+}
+
+impl Drop for Handshaking {
+    fn drop(&mut self) {
+        self.0.handshaking.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// How many connections a worker takes, before any of them has proven anything.
+///
+/// ```
+/// use rivulet::worker::Admission;
+///
+/// let admission = Admission { max_connections: 64, ..Admission::default() };
+/// assert!(admission.max_handshakes <= admission.max_connections);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    /// Connections served at once, handshakes included; more are refused. Default 256.
+    pub max_connections: usize,
+    /// TLS handshakes in progress at once; past this a new peer must first prove its address
+    /// (a QUIC retry), and one that has is refused. Default 32.
+    pub max_handshakes: usize,
+}
+
+impl Default for Admission {
+    fn default() -> Self {
+        Admission {
+            max_connections: 256,
+            max_handshakes: 32,
+        }
+    }
+}
+
 /// What every connection of a worker shares.
 struct WorkerShared {
     slots: Arc<Semaphore>,
@@ -298,6 +344,9 @@ struct WorkerShared {
     drain: CancellationToken,
     /// The connections being served, waited for when the worker stops.
     connections: TaskTracker,
+    admission: Admission,
+    /// TLS handshakes in progress.
+    handshaking: AtomicUsize,
 }
 
 impl WorkerShared {
@@ -310,6 +359,8 @@ impl WorkerShared {
             limits: config.limits,
             drain: CancellationToken::new(),
             connections: TaskTracker::new(),
+            admission: config.admission,
+            handshaking: AtomicUsize::new(0),
         })
     }
 }
@@ -326,10 +377,31 @@ pub(crate) async fn serve_on(endpoint: quinn::Endpoint, config: WorkerConfig) {
 
 async fn accept_loop(endpoint: &quinn::Endpoint, shared: &Arc<WorkerShared>) {
     while let Some(incoming) = endpoint.accept().await {
+        let remote = incoming.remote_address();
+        // Admission, before any handshake work: a stranger gets no more than a refusal once
+        // the worker is full, and must prove its address (a retry) once handshakes pile up.
+        if shared.connections.len() >= shared.admission.max_connections {
+            debug!(%remote, "refusing a connection: the worker has as many as it takes");
+            incoming.refuse();
+            continue;
+        }
+        let handshaking = shared.handshaking.load(Ordering::Acquire);
+        if handshaking >= shared.admission.max_handshakes {
+            if !incoming.remote_address_validated() {
+                let _ = incoming.retry();
+            } else {
+                debug!(%remote, "refusing a connection: too many handshakes in progress");
+                incoming.refuse();
+            }
+            continue;
+        }
         let serving = Arc::clone(shared);
         shared.connections.spawn(async move {
             let remote = incoming.remote_address();
-            match incoming.await {
+            let handshake = Handshaking::new(&serving);
+            let connected = incoming.await;
+            drop(handshake);
+            match connected {
                 Ok(connection) => connection::serve_connection(connection, serving).await,
                 Err(error) => debug!(%remote, %error, "handshake failed"),
             }

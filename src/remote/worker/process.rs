@@ -25,7 +25,7 @@ pub(crate) struct ChildSpec {
     pub(crate) secret: Vec<u8>,
     pub(crate) keep_alive: Duration,
     pub(crate) idle_timeout: Duration,
-    pub(crate) max_bidi_streams: u32,
+    pub(crate) receive_window: u32,
 }
 
 impl ChildSpec {
@@ -95,7 +95,7 @@ fn run_child(text: &str) -> Result<(), String> {
     let transport = TransportSettings {
         keep_alive: spec.keep_alive,
         idle_timeout: spec.idle_timeout,
-        max_bidi_streams: spec.max_bidi_streams,
+        receive_window: spec.receive_window,
     };
     let config = WorkerConfig {
         transport,
@@ -211,7 +211,7 @@ impl WorkerProcess {
             secret: secret.to_vec(),
             keep_alive: transport.keep_alive,
             idle_timeout: transport.idle_timeout,
-            max_bidi_streams: transport.max_bidi_streams,
+            receive_window: transport.receive_window,
         };
         let mut process = tokio::process::Command::new(exe)
             .args(args)

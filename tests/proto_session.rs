@@ -1,0 +1,387 @@
+//! The worker's sans-IO session: messages in, actions out, no sockets and no clock.
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use rivulet::remote::proto::{
+    Action, ClientMessage, Failure, FailureKind, Key, Limits, Reply, Request, Response, Run, Task,
+    TaskKind, TaskOutput, Violation, WorkerSession,
+};
+
+fn known(name: &str) -> bool {
+    name == "f"
+}
+
+fn small() -> Limits {
+    Limits {
+        max_value: 1000,
+        piece: 100,
+        inline: 10,
+        max_bytes_held: 3000,
+        max_tasks: 4,
+        max_unread: 1 << 20,
+    }
+}
+
+fn task(kind: TaskKind, inputs: &[u64], outputs: &[u64]) -> Task {
+    Task {
+        kind,
+        function: "f".into(),
+        params: Bytes::new(),
+        inputs: inputs.iter().copied().map(Key).collect(),
+        outputs: outputs.iter().copied().map(Key).collect(),
+        reply_with_value: true,
+    }
+}
+
+fn submit(id: u64, task: Task) -> ClientMessage {
+    ClientMessage::Request {
+        id,
+        request: Request::Submit(task),
+    }
+}
+
+fn fetch(id: u64, key: u64) -> ClientMessage {
+    ClientMessage::Request {
+        id,
+        request: Request::Fetch { key: Key(key) },
+    }
+}
+
+fn scatter(key: u64, bytes: &'static [u8]) -> ClientMessage {
+    ClientMessage::Scatter {
+        key: Key(key),
+        value: Bytes::from_static(bytes),
+    }
+}
+
+fn actions(session: &mut WorkerSession) -> (Vec<Run>, Vec<Reply>) {
+    let (mut runs, mut replies) = (Vec::new(), Vec::new());
+    while let Some(action) = session.poll_action() {
+        match action {
+            Action::Run(run) => runs.push(run),
+            Action::Send(reply) => replies.push(reply),
+        }
+    }
+    (runs, replies)
+}
+
+fn one_value(bytes: &'static [u8]) -> Result<TaskOutput, Failure> {
+    Ok(TaskOutput {
+        values: vec![Bytes::from_static(bytes)],
+        verdict: None,
+    })
+}
+
+#[test]
+fn a_task_waits_for_the_task_that_makes_its_input() {
+    let mut session = WorkerSession::new(small());
+    session.handle(scatter(0, b"a"), known).unwrap();
+    session
+        .handle(submit(1, task(TaskKind::Map, &[0], &[1])), known)
+        .unwrap();
+    session
+        .handle(submit(2, task(TaskKind::Map, &[1], &[2])), known)
+        .unwrap();
+    session.handle(fetch(3, 2), known).unwrap();
+    let (runs, replies) = actions(&mut session);
+    assert_eq!(runs.len(), 1, "only the first task can run");
+    assert!(replies.is_empty());
+    session.finished(runs[0].task, one_value(b"b"));
+    let (runs, replies) = actions(&mut session);
+    assert_eq!(replies[0].id, 1);
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].input, Bytes::from_static(b"b"));
+    session.finished(runs[0].task, one_value(b"c"));
+    let (_, replies) = actions(&mut session);
+    let ids: Vec<u64> = replies.iter().map(|r| r.id).collect();
+    assert_eq!(ids, vec![2, 3]);
+    assert_eq!(
+        replies[1].response,
+        Response::Value(Bytes::from_static(b"c"))
+    );
+    assert_eq!(session.unfinished_tasks(), 0);
+}
+
+#[test]
+fn a_failure_passes_to_the_tasks_and_fetches_that_wait_for_it() {
+    let mut session = WorkerSession::new(small());
+    session.handle(scatter(0, b"a"), known).unwrap();
+    session
+        .handle(submit(1, task(TaskKind::Map, &[0], &[1])), known)
+        .unwrap();
+    session
+        .handle(submit(2, task(TaskKind::Map, &[1], &[2])), known)
+        .unwrap();
+    session.handle(fetch(3, 2), known).unwrap();
+    let (runs, _) = actions(&mut session);
+    let boom = Failure::new(FailureKind::Panicked, "boom");
+    session.finished(runs[0].task, Err(boom.clone()));
+    let (runs, replies) = actions(&mut session);
+    assert!(runs.is_empty(), "a task on a failed input never runs");
+    assert_eq!(replies.len(), 3);
+    assert!(
+        replies
+            .iter()
+            .all(|r| r.response == Response::Failed(boom.clone()))
+    );
+}
+
+#[test]
+fn a_zip_is_made_without_running_anything() {
+    let mut session = WorkerSession::new(small());
+    session.handle(scatter(0, b"ab"), known).unwrap();
+    session.handle(scatter(1, b"cd"), known).unwrap();
+    let mut zip = task(TaskKind::Zip, &[0, 1], &[2]);
+    zip.function = String::new();
+    session.handle(submit(9, zip), known).unwrap();
+    session.handle(fetch(10, 2), known).unwrap();
+    let (runs, replies) = actions(&mut session);
+    assert!(runs.is_empty());
+    assert_eq!(
+        replies[1].response,
+        Response::Value(Bytes::from_static(b"abcd"))
+    );
+}
+
+#[test]
+fn protocol_violations_are_typed() {
+    let mut session = WorkerSession::new(small());
+    session.handle(scatter(0, b"a"), known).unwrap();
+    assert_eq!(
+        session.handle(scatter(0, b"a"), known),
+        Err(Violation::KeyInUse(Key(0)))
+    );
+    assert_eq!(
+        session.handle(fetch(1, 7), known),
+        Err(Violation::UnknownKey(Key(7)))
+    );
+    let mut unknown = task(TaskKind::Map, &[0], &[1]);
+    unknown.function = "g".into();
+    assert_eq!(
+        session.handle(submit(2, unknown), known),
+        Err(Violation::UnknownFunction("g".into()))
+    );
+    assert!(matches!(
+        session.handle(submit(3, task(TaskKind::Map, &[0], &[1, 2])), known),
+        Err(Violation::TaskShape { .. })
+    ));
+    assert!(matches!(
+        session.handle(
+            ClientMessage::Scatter {
+                key: Key(5),
+                value: Bytes::from(vec![0; 1001])
+            },
+            known
+        ),
+        Err(Violation::ValueTooLarge {
+            len: 1001,
+            max: 1000,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_value_in_pieces_is_kept_once_whole_and_fetched_in_pieces() {
+    let mut session = WorkerSession::new(small());
+    let value: Vec<u8> = (0..250u32).map(|i| i as u8).collect();
+    for chunk in value.chunks(100) {
+        assert_eq!(session.values_held(), 0);
+        let part = ClientMessage::ScatterPart {
+            key: Key(4),
+            total: 250,
+            chunk: Bytes::copy_from_slice(chunk),
+        };
+        session.handle(part, known).unwrap();
+    }
+    assert_eq!(session.values_held(), 1);
+    session.handle(fetch(1, 4), known).unwrap();
+    let (_, replies) = actions(&mut session);
+    let mut back = Vec::new();
+    for reply in &replies {
+        match &reply.response {
+            Response::ValuePart { total: 250, chunk } => back.extend_from_slice(chunk),
+            other => panic!("not a piece: {other:?}"),
+        }
+    }
+    assert_eq!(replies.len(), 3);
+    assert_eq!(back, value);
+    // A piece past the announced length breaks the protocol.
+    let first = ClientMessage::ScatterPart {
+        key: Key(5),
+        total: 3,
+        chunk: Bytes::from_static(b"ab"),
+    };
+    session.handle(first, known).unwrap();
+    let past = ClientMessage::ScatterPart {
+        key: Key(5),
+        total: 3,
+        chunk: Bytes::from_static(b"cd"),
+    };
+    assert!(matches!(
+        session.handle(past, known),
+        Err(Violation::BadPiece { .. })
+    ));
+}
+
+#[test]
+fn quotas_refuse_with_a_typed_failure() {
+    let mut session = WorkerSession::new(small());
+    for key in 0..3 {
+        let value = ClientMessage::Scatter {
+            key: Key(key),
+            value: Bytes::from(vec![1; 1000]),
+        };
+        session.handle(value, known).unwrap();
+    }
+    // The fourth value would pass 3000 bytes: its key holds a refusal.
+    let value = ClientMessage::Scatter {
+        key: Key(3),
+        value: Bytes::from(vec![1; 10]),
+    };
+    session.handle(value, known).unwrap();
+    session.handle(fetch(1, 3), known).unwrap();
+    let (_, replies) = actions(&mut session);
+    assert!(
+        matches!(&replies[0].response, Response::Failed(f) if f.kind == FailureKind::Overloaded)
+    );
+    session
+        .handle(
+            ClientMessage::Release(vec![Key(0), Key(1), Key(2), Key(3)]),
+            known,
+        )
+        .unwrap();
+    assert_eq!(session.bytes_held(), 0);
+
+    // More than four unfinished tasks: the fifth is refused.
+    session.handle(scatter(10, b"x"), known).unwrap();
+    for id in 0..5 {
+        session
+            .handle(submit(id, task(TaskKind::Map, &[10], &[20 + id])), known)
+            .unwrap();
+    }
+    let (runs, replies) = actions(&mut session);
+    assert_eq!(runs.len(), 4);
+    assert_eq!(replies.len(), 1);
+    assert!(
+        matches!(&replies[0].response, Response::Failed(f) if f.kind == FailureKind::Overloaded)
+    );
+}
+
+#[test]
+fn a_task_result_over_the_value_limit_fails_that_task() {
+    let mut session = WorkerSession::new(small());
+    session.handle(scatter(0, b"a"), known).unwrap();
+    session
+        .handle(submit(1, task(TaskKind::Map, &[0], &[1])), known)
+        .unwrap();
+    let (runs, _) = actions(&mut session);
+    let big = Ok(TaskOutput {
+        values: vec![Bytes::from(vec![0; 1001])],
+        verdict: None,
+    });
+    session.finished(runs[0].task, big);
+    let (_, replies) = actions(&mut session);
+    assert!(
+        matches!(&replies[0].response, Response::Failed(f) if f.kind == FailureKind::ValueTooLarge)
+    );
+}
+
+#[test]
+fn released_while_pending_is_dropped_when_made() {
+    let mut session = WorkerSession::new(small());
+    session.handle(scatter(0, b"a"), known).unwrap();
+    session
+        .handle(submit(1, task(TaskKind::Map, &[0], &[1])), known)
+        .unwrap();
+    let (runs, _) = actions(&mut session);
+    session
+        .handle(ClientMessage::Release(vec![Key(0), Key(1)]), known)
+        .unwrap();
+    session.finished(runs[0].task, one_value(b"b"));
+    let (_, replies) = actions(&mut session);
+    assert_eq!(replies.len(), 1, "the task is still answered");
+    assert_eq!(session.values_held(), 0);
+    // A report for a task the session does not know is ignored.
+    session.finished(runs[0].task, one_value(b"c"));
+    assert!(session.poll_action().is_none());
+}
+
+/// A reference model: a chain of maps over random scatters and releases, with tasks finishing
+/// in a random order; every submit gets exactly one reply, and the values held are those
+/// scattered or made and not released.
+#[derive(Debug, Clone)]
+enum Step {
+    Scatter,
+    Map { input: usize },
+    Release { index: usize },
+    Finish { index: usize },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        Just(Step::Scatter),
+        (0usize..32).prop_map(|input| Step::Map { input }),
+        (0usize..32).prop_map(|index| Step::Release { index }),
+        (0usize..32).prop_map(|index| Step::Finish { index }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn every_submit_is_answered_once_and_held_values_match(steps in prop::collection::vec(step(), 1..120)) {
+        let mut session = WorkerSession::new(Limits { max_tasks: 1000, ..small() });
+        let mut live: Vec<Key> = Vec::new();
+        let mut next_key = 0u64;
+        let mut next_id = 0u64;
+        let mut running: Vec<Run> = Vec::new();
+        let mut answered = std::collections::HashMap::<u64, usize>::new();
+        let mut submitted = 0u64;
+        for step in steps {
+            match step {
+                Step::Scatter => {
+                    session.handle(ClientMessage::Scatter { key: Key(next_key), value: Bytes::from_static(b"v") }, known).unwrap();
+                    live.push(Key(next_key));
+                    next_key += 1;
+                }
+                Step::Map { input } if !live.is_empty() => {
+                    let input = live[input % live.len()];
+                    let output = Key(next_key);
+                    next_key += 1;
+                    let t = Task { inputs: vec![input], outputs: vec![output], ..task(TaskKind::Map, &[], &[]) };
+                    session.handle(submit(next_id, t), known).unwrap();
+                    next_id += 1;
+                    submitted += 1;
+                    live.push(output);
+                }
+                Step::Release { index } if !live.is_empty() => {
+                    let key = live.remove(index % live.len());
+                    session.handle(ClientMessage::Release(vec![key]), known).unwrap();
+                }
+                Step::Finish { index } if !running.is_empty() => {
+                    let run = running.remove(index % running.len());
+                    session.finished(run.task, one_value(b"w"));
+                }
+                _ => {}
+            }
+            let (runs, replies) = actions(&mut session);
+            running.extend(runs);
+            for reply in replies {
+                *answered.entry(reply.id).or_default() += 1;
+            }
+        }
+        // Finish everything still running, in order, until nothing is left.
+        while let Some(run) = running.pop() {
+            session.finished(run.task, one_value(b"w"));
+            let (runs, replies) = actions(&mut session);
+            running.extend(runs);
+            for reply in replies {
+                *answered.entry(reply.id).or_default() += 1;
+            }
+        }
+        prop_assert!(answered.values().all(|n| *n == 1), "a submit answered twice: {answered:?}");
+        prop_assert_eq!(answered.len() as u64, submitted, "a submit never answered");
+        prop_assert_eq!(session.values_held(), live.len());
+        prop_assert_eq!(session.unfinished_tasks(), 0);
+    }
+}
