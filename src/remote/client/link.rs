@@ -28,9 +28,6 @@ use crate::remote::transport::{self, MessageReader, StreamError, spawn_writer, w
 /// The smallest frame limit for a worker's replies (failure messages may be long).
 const MIN_REPLY_FRAME: usize = 4 << 20;
 
-/// How long connecting to a worker may take, QUIC and TLS handshakes and hello included.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// The answer a request's sender waits for.
 pub(crate) type Answer = Result<Response, TaskError>;
 
@@ -121,7 +118,7 @@ impl Link {
     ) -> Result<Arc<Link>, ClientError> {
         let addr = id.addr();
         tokio::time::timeout(
-            CONNECT_TIMEOUT,
+            config.connect_timeout,
             Self::dial(endpoint, client_config, id, config, metrics),
         )
         .await

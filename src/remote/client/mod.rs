@@ -148,6 +148,9 @@ pub struct ConnectConfig {
     /// worker: it closes the connection and runs the worker's unfinished items elsewhere, as
     /// for a lost one. `None` waits for ever. Default 10 minutes.
     pub request_timeout: Option<Duration>,
+    /// How long connecting to one worker may take, QUIC and TLS handshakes and the hello
+    /// included. Default 10 s.
+    pub connect_timeout: Duration,
 }
 
 impl ConnectConfig {
@@ -161,6 +164,7 @@ impl ConnectConfig {
             max_frame: DEFAULT_MAX_FRAME,
             limits: Limits::default(),
             request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
+            connect_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -23,12 +23,6 @@ use crate::remote::transport::{
     self, MessageReader, StreamError, spawn_counted_writer, write_message,
 };
 
-/// How long a frame from a client may take once its first byte has come.
-const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How long a new connection may take to say `Hello`.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Closes a connection whose peer broke the protocol, saying why in the log and on the wire.
 fn violation(connection: &quinn::Connection, reason: &str) {
     warn!(remote = %connection.remote_address(), reason, "closing connection");
@@ -40,7 +34,8 @@ type Finished = (TaskId, Result<TaskOutput, Failure>);
 
 pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<WorkerShared>) {
     let remote = connection.remote_address();
-    let (mut send, recv) = match tokio::time::timeout(HELLO_TIMEOUT, connection.accept_bi()).await {
+    let hello_timeout = shared.timeouts.hello;
+    let (mut send, recv) = match tokio::time::timeout(hello_timeout, connection.accept_bi()).await {
         Ok(Ok(streams)) => streams,
         Ok(Err(error)) => {
             debug!(%remote, %error, "connection ended before its first stream");
@@ -49,9 +44,9 @@ pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<
         Err(_) => return violation(&connection, "no stream opened in time"),
     };
     // Until the client is authenticated it may send one small frame: its hello.
-    let mut reader =
-        MessageReader::new(recv, MAX_HELLO.min(shared.max_frame)).with_frame_timeout(FRAME_TIMEOUT);
-    let hello = match tokio::time::timeout(HELLO_TIMEOUT, reader.next_body()).await {
+    let mut reader = MessageReader::new(recv, MAX_HELLO.min(shared.max_frame))
+        .with_frame_timeout(shared.timeouts.frame);
+    let hello = match tokio::time::timeout(hello_timeout, reader.next_body()).await {
         Ok(Ok(Some(hello))) => hello,
         Ok(Ok(None)) => return violation(&connection, "stream ended before hello"),
         Ok(Err(error)) => return violation(&connection, &format!("bad hello: {error}")),

@@ -67,6 +67,27 @@ pub struct WorkerConfig {
     pub limits: Limits,
     /// How many connections and handshakes it takes at once.
     pub admission: Admission,
+    /// How long a client's frame may take once its first byte has come, and how long a new
+    /// connection may take to say hello. Default 30 s and 5 s.
+    pub timeouts: WorkerTimeouts,
+}
+
+/// How long a worker waits for a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerTimeouts {
+    /// A new connection must open its stream and send its hello within this. Default 5 s.
+    pub hello: Duration,
+    /// A frame must be whole this long after its first byte came. Default 30 s.
+    pub frame: Duration,
+}
+
+impl Default for WorkerTimeouts {
+    fn default() -> Self {
+        WorkerTimeouts {
+            hello: Duration::from_secs(5),
+            frame: Duration::from_secs(30),
+        }
+    }
 }
 
 impl WorkerConfig {
@@ -81,6 +102,7 @@ impl WorkerConfig {
             max_frame: DEFAULT_MAX_FRAME,
             limits: Limits::default(),
             admission: Admission::default(),
+            timeouts: WorkerTimeouts::default(),
         }
     }
 
@@ -345,6 +367,7 @@ struct WorkerShared {
     /// The connections being served, waited for when the worker stops.
     connections: TaskTracker,
     admission: Admission,
+    timeouts: WorkerTimeouts,
     /// TLS handshakes in progress.
     handshaking: AtomicUsize,
 }
@@ -360,6 +383,7 @@ impl WorkerShared {
             drain: CancellationToken::new(),
             connections: TaskTracker::new(),
             admission: config.admission,
+            timeouts: config.timeouts,
             handshaking: AtomicUsize::new(0),
         })
     }
