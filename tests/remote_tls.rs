@@ -1,7 +1,11 @@
 //! Real QUIC connections on 127.0.0.1: certificates, pinning, CAs, mutual TLS, secret proofs,
 //! PEM files and transport timeouts.
 
+#[path = "support/relay.rs"]
+mod relay;
 mod support;
+
+use relay::Relay;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -494,52 +498,6 @@ fn empty_trust_and_bad_settings_are_refused() {
         server_config(&identity, None, &slow),
         Err(TlsError::KeepAliveTooLong { .. })
     ));
-}
-
-/// A UDP relay between a client and a worker that can be cut, to play a lost worker.
-struct Relay {
-    addr: SocketAddr,
-    cut: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Relay {
-    async fn start(target: SocketAddr) -> Self {
-        let socket = Arc::new(tokio::net::UdpSocket::bind(any_port()).await.unwrap());
-        let addr = socket.local_addr().unwrap();
-        let cut = Arc::new(AtomicBool::new(false));
-        let flag = cut.clone();
-        let task = tokio::spawn(async move {
-            let mut client: Option<SocketAddr> = None;
-            let mut buf = vec![0u8; 65536];
-            // Bounded: a test runs for seconds, not for ever.
-            for _ in 0..100_000 {
-                let Ok((n, from)) = socket.recv_from(&mut buf).await else {
-                    return;
-                };
-                if flag.load(Ordering::Relaxed) {
-                    continue;
-                }
-                let to = if from == target {
-                    match client {
-                        Some(c) => c,
-                        None => continue,
-                    }
-                } else {
-                    client = Some(from);
-                    target
-                };
-                let _ = socket.send_to(&buf[..n], to).await;
-            }
-        });
-        Self { addr, cut, task }
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::{ClientAuth, ClientError, ConnectConfig};
@@ -61,6 +62,8 @@ pub(crate) struct Link {
     /// How many values were scattered here.
     scattered: AtomicU64,
     limits: Limits,
+    /// Cancelled once the link is dead, for whoever redials it.
+    ended: CancellationToken,
 }
 
 impl fmt::Debug for Link {
@@ -102,6 +105,7 @@ impl Link {
             task_time_ns: AtomicU64::new(INITIAL_TASK_TIME.as_nanos() as u64),
             scattered: AtomicU64::new(0),
             limits,
+            ended: CancellationToken::new(),
         });
         link.metrics.on_worker_up(link.id, slots);
         link
@@ -370,6 +374,12 @@ impl Link {
             self.metrics.on_response(self.id, waiter.recorded, None);
             let _ = waiter.answer.send(Err(TaskError::worker_lost(self.id)));
         }
+        self.ended.cancel();
+    }
+
+    /// Resolves once the link is dead.
+    pub(crate) fn ended(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.ended.clone().cancelled_owned()
     }
 
     /// Closes the connection (its values on the worker are freed with it).

@@ -118,6 +118,12 @@ pub enum ClientAuth {
     Certificate(Identity),
 }
 
+/// The first wait before a lost worker is dialled again; it doubles up to [`REDIAL_MAX`].
+const REDIAL_FIRST: Duration = Duration::from_millis(100);
+
+/// The longest wait between two dials of a lost worker.
+const REDIAL_MAX: Duration = Duration::from_secs(10);
+
 /// The default of [`ConnectConfig::request_timeout`].
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -212,6 +218,8 @@ pub(crate) trait Owned: Send + std::fmt::Debug {
 pub(crate) struct ClientInner {
     /// How to reach more workers: `None` for a client over simulated links.
     dialer: Option<Dialer>,
+    /// Set by [`Client::close`]: lost links are not redialled any more.
+    closed: std::sync::atomic::AtomicBool,
     links: RwLock<Vec<Arc<Link>>>,
     /// The index the next worker gets, taken before it is connected, so that workers added
     /// at the same time get distinct ids.
@@ -283,6 +291,9 @@ impl Client {
         }));
         let links =
             futures::future::try_join_all(addrs.iter().map(|addr| client.open_link(*addr))).await?;
+        for link in &links {
+            client.redial_when_lost(link);
+        }
         *client
             .inner
             .links
@@ -296,6 +307,7 @@ impl Client {
         Client {
             inner: Arc::new(ClientInner {
                 dialer,
+                closed: std::sync::atomic::AtomicBool::new(false),
                 links: RwLock::new(Vec::new()),
                 next_worker: AtomicUsize::new(0),
                 next_key: AtomicU64::new(0),
@@ -346,6 +358,7 @@ impl Client {
     /// get distinct ids.
     pub async fn add_worker(&self, addr: SocketAddr) -> Result<WorkerId, ClientError> {
         let link = self.open_link(addr).await?;
+        self.redial_when_lost(&link);
         let id = link.id;
         self.inner
             .links
@@ -378,9 +391,73 @@ impl Client {
     /// Closes every connection now (releasing the client's values on every worker); requests
     /// still waiting fail as lost.
     pub fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
         for link in self.inner.links() {
             link.close();
         }
+    }
+
+    /// Once `link` is lost, dials its worker again, with backoff, until it answers or the
+    /// client is closed or dropped; the new link takes the old one's place (and id). Items the
+    /// lost link had were already made again elsewhere and stay there; new work spreads to the
+    /// worker again, so a worker lost to a brief stall or a network blip is not lost for good.
+    fn redial_when_lost(&self, link: &Arc<Link>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let client = Arc::downgrade(&self.inner);
+        let (id, ended) = (link.id, link.ended());
+        runtime.spawn(async move {
+            ended.await;
+            let mut backoff = REDIAL_FIRST;
+            loop {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(REDIAL_MAX);
+                // Hold the client only while setting out, so a dropped client goes at once.
+                let Some(inner) = client.upgrade() else {
+                    return;
+                };
+                if inner.closed.load(Ordering::Acquire) {
+                    return;
+                }
+                let Some(dialer) = inner.dialer.as_ref() else {
+                    return;
+                };
+                let (endpoint, client_config, config, metrics) = (
+                    dialer.endpoint.clone(),
+                    dialer.client_config.clone(),
+                    dialer.config.clone(),
+                    Arc::clone(&inner.metrics),
+                );
+                drop(inner);
+                let Ok(link) = Link::connect(&endpoint, client_config, id, &config, metrics).await
+                else {
+                    continue;
+                };
+                let Some(inner) = client.upgrade() else {
+                    link.close();
+                    return;
+                };
+                if inner.closed.load(Ordering::Acquire) {
+                    link.close();
+                    return;
+                }
+                tracing::debug!(worker = %id, "redialled a lost worker");
+                let client = Client { inner };
+                if let Some(slot) = client
+                    .inner
+                    .links
+                    .write()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .iter_mut()
+                    .find(|old| old.id == id)
+                {
+                    *slot = Arc::clone(&link);
+                }
+                client.redial_when_lost(&link);
+                return;
+            }
+        });
     }
 
     /// Sends one value to the worker with the least outstanding work.
