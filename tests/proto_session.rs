@@ -385,3 +385,34 @@ proptest! {
         prop_assert_eq!(session.unfinished_tasks(), 0);
     }
 }
+
+#[test]
+fn a_paused_worker_refuses_new_work_and_serves_what_it_has() {
+    let mut session = WorkerSession::new(small());
+    session.handle(scatter(0, b"a"), known).unwrap();
+    session.pause(Some("short of memory".into()));
+    session.handle(scatter(1, b"b"), known).unwrap();
+    session
+        .handle(submit(2, task(TaskKind::Map, &[0], &[3])), known)
+        .unwrap();
+    session.handle(fetch(4, 0), known).unwrap();
+    session.handle(fetch(5, 1), known).unwrap();
+    let (runs, replies) = actions(&mut session);
+    assert!(runs.is_empty(), "no new task runs while paused");
+    let refused = |r: &Reply| matches!(&r.response, Response::Failed(f) if f.kind == FailureKind::Overloaded && f.message == "short of memory");
+    assert!(refused(&replies[0]), "{:?}", replies[0]);
+    assert_eq!(
+        replies[1].response,
+        Response::Value(Bytes::from_static(b"a"))
+    );
+    assert!(refused(&replies[2]));
+    session.pause(None);
+    session
+        .handle(submit(6, task(TaskKind::Map, &[0], &[7])), known)
+        .unwrap();
+    assert_eq!(
+        actions(&mut session).0.len(),
+        1,
+        "work is taken again once resumed"
+    );
+}

@@ -5,9 +5,9 @@
 //! (scatters, scatters in pieces, releases, submits and fetches, on 16 keys so that they collide
 //! often), reports of finished tasks (for the tasks the session asked to run, with good or
 //! badly shaped outputs, or failures) and reports for bogus task ids. Small limits (values of
-//! 4096 bytes, pieces of 64, inline results of 32) make every size rule come into play. A message
-//! that is a protocol violation ends the connection: the driver checks the violation was due,
-//! and starts a fresh session.
+//! 4096 bytes, pieces of 64, inline results of 32, quotas of 10 000 bytes held and 6 tasks
+//! unfinished) make every size rule come into play. A message that is a protocol violation ends
+//! the connection: the driver checks the violation was due, and starts a fresh session.
 //!
 //! Checked after every step (a panic is a finding):
 //! - `handle` returns a violation exactly when the model says the message breaks the protocol,
@@ -16,25 +16,31 @@
 //!   value in pieces: pieces of at most `piece` bytes, in order, adding up to the announced
 //!   total, which is above one piece and within `max_value`), with a response of the right sort;
 //! - a task's `Done` carries what the runner reported (sizes, verdict, inline values up to
-//!   `inline`); a task the runner reported as failed, or with a badly shaped result, fails;
+//!   `inline`); a task the runner reported as failed, or with a badly shaped result, or with a
+//!   result over the value limit or the quota of bytes, fails with the right kind of failure;
+//! - a value (scattered, or the last of its pieces) that would take the client over its quota
+//!   of bytes is kept as an `Overloaded` failure (a first piece announcing one is a violation),
+//!   and a task past the quota of unfinished tasks fails `Overloaded`;
 //! - a fetch is answered with the value under its key (or its failure), and is only
 //!   `Rejected` if the key was released after the fetch came;
 //! - a task is run (or fails for want of an input) only once its inputs are made: its input is
 //!   the concatenation of its inputs' bytes, and it fails only with the failure of an input,
 //!   unless one of its inputs was released after it came;
 //! - `values_held()` is the number of keys in use (at most 16), `bytes_held()` the bytes of the
-//!   values kept and of the pieces arriving (at most 16 × `max_value`), `unfinished_tasks()`
-//!   the number of submits not answered, `running_tasks()` the number of runs not reported;
+//!   values kept and of the pieces arriving (at most 16 × `max_value`, and within the quota
+//!   `max_bytes_held`), `unfinished_tasks()` the number of submits not answered,
+//!   `running_tasks()` the number of runs not reported;
 //! - the actions of one step are bounded by what the requests in flight can produce;
 //! - a report for a task the session does not know changes nothing;
 //! - at the end, once every task the session asked to run has been reported (the reports may
 //!   start more tasks), no task is unfinished and every accepted request has been answered.
-
 //!
 //! Findings already reported can be let through while looking for others, by naming them in
 //! the environment variable `RIVULET_FUZZ_KNOWN` (comma-separated); by default every check is
 //! on. Names: `leftover-piece` (a refused first piece of a value leaves its key in use),
-//! `reused-key` (a task whose key was released and used again wakes the new key's waiters).
+//! `reused-key` (a task whose key was released and used again wakes the new key's waiters),
+//! `pieces-over-quota` (values arriving in pieces take `bytes_held()` past `max_bytes_held`).
+//! `RIVULET_FUZZ_TRACE=1` prints the operations as they run.
 
 #![no_main]
 
@@ -68,6 +74,10 @@ const LIMITS: Limits = Limits {
     max_value: 4096,
     piece: 64,
     inline: 32,
+    // Quotas small enough to be reached: a few values, a few tasks.
+    max_bytes_held: 10_000,
+    max_tasks: 6,
+    max_unread: rivulet::remote::proto::DEFAULT_MAX_UNREAD,
 };
 /// The one function the worker knows.
 const FUNCTION: &str = "f";
@@ -179,6 +189,21 @@ fn failure_kind(k: u8) -> FailureKind {
     }
 }
 
+/// The failure the model expects where the session refuses a value over the quota of bytes
+/// (its message is the session's to word).
+fn overloaded() -> Failure {
+    Failure::new(FailureKind::Overloaded, "")
+}
+
+/// Whether `actual` is the failure the model expects.
+fn same_failure(actual: &Failure, model: &Failure) -> bool {
+    if model.kind == FailureKind::Overloaded && model.message.is_empty() {
+        actual.kind == FailureKind::Overloaded
+    } else {
+        actual == model
+    }
+}
+
 /// What the model knows about a key.
 #[derive(Debug, Clone)]
 enum Slot {
@@ -201,6 +226,10 @@ enum Req {
         given: Option<Result<TaskOutput, Failure>>,
         /// An input was released after the submit.
         released: bool,
+        /// The failure of the first of its inputs that had failed when it came.
+        input_failed: Option<Failure>,
+        /// It came while the client had its quota of tasks unfinished.
+        over_tasks: bool,
     },
     Fetch {
         key: Key,
@@ -297,7 +326,11 @@ impl Driver {
                 Slot::Assembling { total: t, got } => {
                     t != total || (got.len() + chunk.len()) as u64 > *t
                 }
-                Slot::Vacant => *total > LIMITS.max_value || chunk.len() as u64 > *total,
+                Slot::Vacant => {
+                    *total > LIMITS.max_value
+                        || chunk.len() as u64 > *total
+                        || self.bytes_expected() + *total > LIMITS.max_bytes_held
+                }
                 _ => true,
             },
             ClientMessage::Release(_) => false,
@@ -328,9 +361,14 @@ impl Driver {
     fn accept(&mut self, message: ClientMessage) {
         match message {
             ClientMessage::Scatter { key, value } => {
-                *self.slot_mut(key) = Slot::Ready {
-                    size: value.len() as u64,
-                    content: Some(value),
+                let size = value.len() as u64;
+                *self.slot_mut(key) = if self.bytes_expected() + size > LIMITS.max_bytes_held {
+                    Slot::Failed(overloaded())
+                } else {
+                    Slot::Ready {
+                        size,
+                        content: Some(value),
+                    }
                 };
             }
             ClientMessage::ScatterPart { key, total, chunk } => {
@@ -339,10 +377,16 @@ impl Driver {
                     _ => Vec::new(),
                 };
                 got.extend_from_slice(&chunk);
+                // The bytes of everything else (the slot is vacant meanwhile).
+                let others = self.bytes_expected();
                 *self.slot_mut(key) = if got.len() as u64 == total {
-                    Slot::Ready {
-                        size: total,
-                        content: Some(Bytes::from(got)),
+                    if others + total > LIMITS.max_bytes_held {
+                        Slot::Failed(overloaded())
+                    } else {
+                        Slot::Ready {
+                            size: total,
+                            content: Some(Bytes::from(got)),
+                        }
                     }
                 } else {
                     Slot::Assembling { total, got }
@@ -379,6 +423,11 @@ impl Driver {
                 id,
                 request: Request::Submit(task),
             } => {
+                let input_failed = task.inputs.iter().find_map(|key| match self.slot(*key) {
+                    Slot::Failed(f) => Some(f.clone()),
+                    _ => None,
+                });
+                let over_tasks = self.outstanding_submits() >= LIMITS.max_tasks;
                 for key in &task.outputs {
                     *self.slot_mut(*key) = Slot::Pending { request: id };
                 }
@@ -389,6 +438,8 @@ impl Driver {
                         run: None,
                         given: None,
                         released: false,
+                        input_failed,
+                        over_tasks,
                     },
                 );
             }
@@ -432,6 +483,13 @@ impl Driver {
         let bytes = self.session.bytes_held();
         assert!(bytes <= KEYS as u64 * LIMITS.max_value, "bytes_held() = {bytes}");
         assert_eq!(bytes, self.bytes_expected(), "bytes_held() is off");
+        if !known("pieces-over-quota") {
+            assert!(
+                bytes <= LIMITS.max_bytes_held,
+                "bytes_held() = {bytes}, over the quota of {}",
+                LIMITS.max_bytes_held
+            );
+        }
         assert_eq!(
             self.session.unfinished_tasks(),
             self.outstanding_submits(),
@@ -474,11 +532,17 @@ impl Driver {
         );
         assert!(self.issued.insert(run.task), "{:?} asked to run twice", run.task);
         let Some(Req::Submit {
-            task, run: asked, ..
+            task,
+            run: asked,
+            input_failed,
+            over_tasks,
+            ..
         }) = self.requests.get(&request)
         else {
             panic!("a run for request {request}, which is not a submit in flight");
         };
+        assert!(input_failed.is_none(), "request {request} run though an input had failed");
+        assert!(!over_tasks, "request {request} run though it came over the quota of tasks");
         assert!(asked.is_none(), "request {request} run twice");
         assert_ne!(task.kind, TaskKind::Zip, "a zip is made, not run");
         assert_eq!(run.kind, task.kind);
@@ -570,9 +634,10 @@ impl Driver {
                     assert_eq!(&bytes, content, "fetch {id} of {key:?}: wrong bytes");
                 }
             }
-            (Err(Some(failure)), Slot::Failed(f)) => {
-                assert_eq!(&failure, f, "fetch {id} of {key:?}: wrong failure")
-            }
+            (Err(Some(failure)), Slot::Failed(f)) => assert!(
+                same_failure(&failure, f),
+                "fetch {id} of {key:?}: {failure:?}, expected {f:?}"
+            ),
             (Err(None), Slot::Pending { .. }) if known("reused-key") => {}
             (Err(None), slot) => panic!(
                 "fetch {id} of {key:?} rejected, though the key was not released since \
@@ -584,39 +649,83 @@ impl Driver {
         }
     }
 
-    fn task_done(&mut self, id: u64, sizes: Vec<u64>, verdict: Option<bool>, values: Vec<Option<Bytes>>) {
+    /// How the session must take a task's result: `Ok` to keep it, or the kind of failure.
+    /// `made` is the bytes it made; checked in order: its shape, the quota of bytes (with
+    /// what is held now), the value limit.
+    fn judge(&self, task: &Task, values: &[u64], verdict: Option<bool>) -> Result<(), FailureKind> {
+        if values.len() != task.outputs.len() || (task.kind == TaskKind::Retain && verdict.is_none())
+        {
+            return Err(FailureKind::Encode);
+        }
+        let made: u64 = values.iter().sum();
+        if self.bytes_expected() + made > LIMITS.max_bytes_held {
+            return Err(FailureKind::Overloaded);
+        }
+        if values.iter().any(|&v| v > LIMITS.max_value) {
+            return Err(FailureKind::ValueTooLarge);
+        }
+        Ok(())
+    }
+
+    /// The sizes of a zip's inputs, all made (panics if one is not, or has failed).
+    fn zip_sizes(&self, task: &Task, what: &str) -> Vec<u64> {
+        let size: u64 = task
+            .inputs
+            .iter()
+            .map(|key| match self.slot(*key) {
+                Slot::Ready { size, .. } => *size,
+                other => panic!("{what}: input {key:?} is {other:?}, not made"),
+            })
+            .sum();
+        vec![size]
+    }
+
+    fn task_done(
+        &mut self,
+        id: u64,
+        sizes: Vec<u64>,
+        verdict: Option<bool>,
+        values: Vec<Option<Bytes>>,
+    ) {
         let Some(Req::Submit {
             task,
             run,
             given,
             released,
+            input_failed,
+            over_tasks,
         }) = self.requests.remove(&id)
         else {
             unreachable!()
         };
         self.answered.insert(id);
+        assert!(input_failed.is_none(), "task {id} done though an input had failed");
+        assert!(!over_tasks, "task {id} done though it came over the quota of tasks");
         assert_eq!(sizes.len(), task.outputs.len(), "Done for {id}: sizes");
         assert!(sizes.iter().all(|&s| s <= LIMITS.max_value));
         // What the outputs are, where the model can tell.
         let made: Vec<Option<Bytes>> = match (task.kind, run) {
             (TaskKind::Zip, None) => {
                 assert_eq!(verdict, None);
-                let input = if released {
-                    None
+                if released {
+                    vec![None]
                 } else {
-                    self.inputs_made(&task, "a zip made")
-                };
-                if let Some(input) = &input {
-                    assert_eq!(sizes, vec![input.len() as u64], "zip {id}: size");
+                    let zipped = self.zip_sizes(&task, "a zip made");
+                    assert_eq!(sizes, zipped, "zip {id}: size");
+                    assert_eq!(self.judge(&task, &zipped, None), Ok(()), "zip {id} kept");
+                    vec![self.inputs_made(&task, "a zip made").map(Bytes::from)]
                 }
-                vec![input.map(Bytes::from)]
             }
             (TaskKind::Zip, Some(_)) => unreachable!("checked at the run"),
             (_, None) => panic!("task {id} done without being run"),
             (_, Some(t)) => match given {
                 Some(Ok(output)) => {
-                    assert!(valid(&task, &output), "task {id} done with a bad output {output:?}");
                     let lens: Vec<u64> = output.values.iter().map(|v| v.len() as u64).collect();
+                    assert_eq!(
+                        self.judge(&task, &lens, output.verdict),
+                        Ok(()),
+                        "task {id} done with {output:?}"
+                    );
                     assert_eq!(sizes, lens, "task {id}: sizes");
                     assert_eq!(verdict, output.verdict, "task {id}: verdict");
                     output.values.into_iter().map(Some).collect()
@@ -652,6 +761,8 @@ impl Driver {
             run,
             given,
             released,
+            input_failed,
+            over_tasks,
         }) = self.requests.remove(&id)
         else {
             unreachable!()
@@ -660,37 +771,56 @@ impl Driver {
         match (run, given) {
             (Some(_), Some(Err(f))) => assert_eq!(failure, f, "task {id}: failure"),
             (Some(_), Some(Ok(output))) => {
-                assert!(!valid(&task, &output), "task {id} failed ({failure:?}) with a good output");
-                assert!(
-                    matches!(failure.kind, FailureKind::Encode | FailureKind::ValueTooLarge),
-                    "task {id}: {failure:?} for a bad output"
+                let lens: Vec<u64> = output.values.iter().map(|v| v.len() as u64).collect();
+                let judged = self.judge(&task, &lens, output.verdict);
+                assert_eq!(
+                    judged,
+                    Err(failure.kind),
+                    "task {id} failed ({failure:?}) with {output:?}"
                 );
             }
             (Some(t), None) => panic!("task {id} failed before {t:?} was reported"),
-            (None, _) if released => {}
-            (None, _)
-                if known("reused-key")
+            (None, _) => {
+                if let Some(f) = input_failed {
+                    // Failed at once, with the failure of its first failed input.
+                    assert!(same_failure(&failure, &f), "task {id}: {failure:?}, expected {f:?}");
+                } else if over_tasks {
+                    assert_eq!(failure.kind, FailureKind::Overloaded, "task {id}: {failure:?}");
+                } else if released {
+                    // An input released while it waited: it fails, one way or another.
+                } else if known("reused-key")
                     && task
                         .inputs
                         .iter()
-                        .any(|k| matches!(self.slot(*k), Slot::Pending { .. })) => {}
-            (None, _) => {
-                // Not run: an input failed, or (a zip) the value made is too large. Its inputs
-                // are all made or failed by now, and it fails with the first failed one's failure.
-                let first_failed = task.inputs.iter().find_map(|key| match self.slot(*key) {
-                    Slot::Failed(f) => Some(f.clone()),
-                    Slot::Ready { .. } => None,
-                    other => panic!(
-                        "task {id} failed ({failure:?}) while its input {key:?} is {other:?}, \
-                         not released since the task came"
-                    ),
-                });
-                match first_failed {
-                    Some(f) => assert_eq!(failure, f, "task {id}: the failure of its input"),
-                    None => assert!(
-                        task.kind == TaskKind::Zip && failure.kind == FailureKind::ValueTooLarge,
-                        "task {id} failed ({failure:?}) though its inputs are all made"
-                    ),
+                        .any(|k| matches!(self.slot(*k), Slot::Pending { .. }))
+                {
+                } else {
+                    // Started once its inputs were made (or failed): they are all made or
+                    // failed by now, and it fails with the first failed one's failure, or (a
+                    // zip) with the failure of keeping what it made.
+                    let first_failed = task.inputs.iter().find_map(|key| match self.slot(*key) {
+                        Slot::Failed(f) => Some(f.clone()),
+                        Slot::Ready { .. } => None,
+                        other => panic!(
+                            "task {id} failed ({failure:?}) while its input {key:?} is \
+                             {other:?}, not released since the task came"
+                        ),
+                    });
+                    match first_failed {
+                        Some(f) => assert!(
+                            same_failure(&failure, &f),
+                            "task {id}: {failure:?}, expected its input's {f:?}"
+                        ),
+                        None => {
+                            assert_eq!(task.kind, TaskKind::Zip, "task {id} failed ({failure:?}) though its inputs are all made");
+                            let zipped = self.zip_sizes(&task, "a zip failed");
+                            assert_eq!(
+                                self.judge(&task, &zipped, None),
+                                Err(failure.kind),
+                                "zip {id} failed ({failure:?})"
+                            );
+                        }
+                    }
                 }
             }
         }
@@ -823,7 +953,7 @@ impl Driver {
                 fill,
             } => {
                 let key = Key(u64::from(key) % KEYS as u64);
-                let len = usize::from(len % 81);
+                let len = usize::from(len);
                 let (total, len) = match (total, self.slot(key)) {
                     (Some(total), _) => (total.0 as u64, len),
                     (None, Slot::Assembling { total, got }) => {
@@ -953,16 +1083,6 @@ impl Driver {
             self.requests.keys().collect::<Vec<_>>()
         );
     }
-}
-
-/// Whether the session must keep this output (it fits the task and the limit).
-fn valid(task: &Task, output: &TaskOutput) -> bool {
-    output.values.len() == task.outputs.len()
-        && (task.kind != TaskKind::Retain || output.verdict.is_some())
-        && output
-            .values
-            .iter()
-            .all(|v| v.len() as u64 <= LIMITS.max_value)
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 pub(crate) mod certs;
+pub(crate) mod fake_worker;
+pub(crate) mod raw_client;
 
 use std::future::Future;
 use std::time::Duration;

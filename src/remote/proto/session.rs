@@ -187,6 +187,8 @@ pub struct WorkerSession {
     pieces: HashMap<Key, Assembly>,
     next_task: u64,
     actions: VecDeque<Action>,
+    /// Set while the worker as a whole is short of memory: new values and tasks are refused.
+    paused: Option<String>,
 }
 
 impl WorkerSession {
@@ -202,7 +204,15 @@ impl WorkerSession {
             pieces: HashMap::new(),
             next_task: 0,
             actions: VecDeque::new(),
+            paused: None,
         }
+    }
+
+    /// Refuses new values and tasks (with [`FailureKind::Overloaded`] and `reason`) while
+    /// `reason` is `Some`: the worker sheds load before it runs out of memory, as Dask's
+    /// workers pause at 80 % of theirs. Fetches, releases and tasks already accepted go on.
+    pub fn pause(&mut self, reason: Option<String>) {
+        self.paused = reason;
     }
 
     /// The limits this session enforces.
@@ -293,8 +303,11 @@ impl WorkerSession {
     }
 
     /// `held`, or a typed refusal in its place if keeping `len` more bytes would take this
-    /// client over its quota.
+    /// client over its quota (or the worker is paused).
     fn within_quota(&self, len: u64, held: Held) -> Held {
+        if let Some(reason) = &self.paused {
+            return Held::Failed(Failure::new(FailureKind::Overloaded, reason.clone()));
+        }
         if self.bytes_held().saturating_add(len) <= self.limits.max_bytes_held {
             return held;
         }
@@ -447,6 +460,10 @@ impl WorkerSession {
             .find_map(|key| match self.values.get(key) {
                 Some(Held::Failed(failure)) => Some(failure.clone()),
                 _ => None,
+            })
+            .or_else(|| {
+                let reason = self.paused.as_ref()?;
+                Some(Failure::new(FailureKind::Overloaded, reason.clone()))
             })
             .or_else(|| {
                 (self.tasks.len() >= self.limits.max_tasks).then(|| {

@@ -3,6 +3,7 @@
 //! it says (run a function on a slot, send a reply).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -103,6 +104,7 @@ pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<
     let turns = Arc::new(Semaphore::new(shared.slot_count.max(1)));
     let mut running: FuturesUnordered<BoxFuture<'static, Finished>> = FuturesUnordered::new();
     let mut held = 0;
+    let mut bytes_held = 0;
     let mut reading = true;
     loop {
         tokio::select! {
@@ -150,12 +152,27 @@ pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<
             }
         }
         held = track_values(held, session.values_held());
+        let bytes = session.bytes_held();
+        if bytes != bytes_held {
+            if bytes > bytes_held {
+                shared
+                    .bytes_held
+                    .fetch_add(bytes - bytes_held, Ordering::AcqRel);
+            } else {
+                shared
+                    .bytes_held
+                    .fetch_sub(bytes_held - bytes, Ordering::AcqRel);
+            }
+            bytes_held = bytes;
+        }
+        session.pause(shared.pause_reason());
         if !reading && running.is_empty() {
             break;
         }
     }
     stray_streams.abort();
     track_values(held, 0);
+    shared.bytes_held.fetch_sub(bytes_held, Ordering::AcqRel);
     // Dropping the session and the tasks not yet on a slot frees this client's values and
     // queued work now; a task already on a slot finishes there and its result is dropped.
     drop(running);

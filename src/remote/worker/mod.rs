@@ -70,6 +70,10 @@ pub struct WorkerConfig {
     /// How long a client's frame may take once its first byte has come, and how long a new
     /// connection may take to say hello. Default 30 s and 5 s.
     pub timeouts: WorkerTimeouts,
+    /// The bytes of values the worker keeps for all its clients together; past 80 % of it
+    /// the worker refuses new values and tasks (typed `Overloaded`) until some are released.
+    /// Default `None`: only the per-client [`Limits::max_bytes_held`] applies.
+    pub memory_limit: Option<u64>,
 }
 
 /// How long a worker waits for a client.
@@ -103,6 +107,7 @@ impl WorkerConfig {
             limits: Limits::default(),
             admission: Admission::default(),
             timeouts: WorkerTimeouts::default(),
+            memory_limit: None,
         }
     }
 
@@ -368,11 +373,24 @@ struct WorkerShared {
     connections: TaskTracker,
     admission: Admission,
     timeouts: WorkerTimeouts,
+    memory_limit: Option<u64>,
+    /// The bytes of values held for every client together.
+    bytes_held: std::sync::atomic::AtomicU64,
     /// TLS handshakes in progress.
     handshaking: AtomicUsize,
 }
 
 impl WorkerShared {
+    /// Why new work is refused now, if it is: the values held for every client are past 80 %
+    /// of the worker's memory limit.
+    fn pause_reason(&self) -> Option<String> {
+        let limit = self.memory_limit?;
+        let held = self.bytes_held.load(Ordering::Acquire);
+        (held >= limit / 5 * 4).then(|| {
+            format!("the worker holds {held} bytes, past 80% of its memory limit of {limit} bytes")
+        })
+    }
+
     fn new(config: WorkerConfig) -> Arc<Self> {
         Arc::new(WorkerShared {
             slots: Arc::new(Semaphore::new(config.slots)),
@@ -384,6 +402,8 @@ impl WorkerShared {
             connections: TaskTracker::new(),
             admission: config.admission,
             timeouts: config.timeouts,
+            memory_limit: config.memory_limit,
+            bytes_held: std::sync::atomic::AtomicU64::new(0),
             handshaking: AtomicUsize::new(0),
         })
     }
