@@ -9,7 +9,7 @@ use relay::Relay;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rivulet::remote::proto::{ALPN, Hello, HelloReply, PROTOCOL_VERSION};

@@ -143,7 +143,7 @@ impl From<TaskFailure> for Failure {
                 end -= 1;
             }
             message.truncate(end);
-            message.push_str("…");
+            message.push('…');
         }
         Failure::new(kind, message)
     }
