@@ -328,3 +328,21 @@ fn registration_debug_names_the_function() {
     );
     assert!(text.contains("accumulator: true"), "{text}");
 }
+
+/// A function given bytes that are not its input type fails as `Decode` on the wire, which the
+/// client reports as `TaskErrorKind::Codec`.
+#[test]
+fn an_undecodable_input_is_a_decode_failure_on_the_wire() {
+    use rivulet::remote::proto::{Failure, FailureKind, TaskKind};
+    let registration = rivulet::remote::registry::lookup(inc::NAME).expect("registered");
+    let failure: Failure = registration
+        .run_task(
+            TaskKind::Map,
+            &[],
+            &[
+                0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            ],
+        )
+        .expect_err("not an i64");
+    assert_eq!(failure.kind, FailureKind::Decode, "{failure}");
+}
