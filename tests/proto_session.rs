@@ -185,11 +185,13 @@ fn protocol_violations_are_typed() {
 fn a_value_in_pieces_is_kept_once_whole_and_fetched_in_pieces() {
     let mut session = WorkerSession::new(small());
     let value: Vec<u8> = (0..250u32).map(|i| i as u8).collect();
-    for chunk in value.chunks(100) {
+    for (i, chunk) in value.chunks(100).enumerate() {
+        let back_offset = 100 * i as u64;
         assert_eq!(session.values_held(), 0);
         let part = ClientMessage::ScatterPart {
             key: Key(4),
             total: 250,
+            offset: back_offset,
             chunk: Bytes::copy_from_slice(chunk),
         };
         session.handle(part, known).unwrap();
@@ -200,26 +202,36 @@ fn a_value_in_pieces_is_kept_once_whole_and_fetched_in_pieces() {
     let mut back = Vec::new();
     for reply in &replies {
         match &reply.response {
-            Response::ValuePart { total: 250, chunk } => back.extend_from_slice(chunk),
+            Response::ValuePart {
+                total: 250,
+                offset,
+                chunk,
+            } => {
+                assert_eq!(*offset as usize, back.len());
+                back.extend_from_slice(chunk)
+            }
             other => panic!("not a piece: {other:?}"),
         }
     }
     assert_eq!(replies.len(), 3);
     assert_eq!(back, value);
     // A piece past the announced length breaks the protocol.
-    let first = ClientMessage::ScatterPart {
+    let piece = |offset: u64, chunk: &'static [u8]| ClientMessage::ScatterPart {
         key: Key(5),
         total: 3,
-        chunk: Bytes::from_static(b"ab"),
+        offset,
+        chunk: Bytes::from_static(chunk),
     };
-    session.handle(first, known).unwrap();
-    let past = ClientMessage::ScatterPart {
-        key: Key(5),
-        total: 3,
-        chunk: Bytes::from_static(b"cd"),
-    };
+    session.handle(piece(0, b"ab"), known).unwrap();
     assert!(matches!(
-        session.handle(past, known),
+        session.handle(piece(2, b"cd"), known),
+        Err(Violation::BadPiece { .. })
+    ));
+    // A piece repeated (or out of order) is seen, not put into the value.
+    let mut session = WorkerSession::new(small());
+    session.handle(piece(0, b"a"), known).unwrap();
+    assert!(matches!(
+        session.handle(piece(0, b"a"), known),
         Err(Violation::BadPiece { .. })
     ));
 }

@@ -83,8 +83,9 @@ fn run(
         let gathered = tokio::time::timeout(SIM_BOUND, remote.buffered(buffer).gather().collect())
             .await
             .expect("a request waited forever (the simulated run did not end)");
-        // Let the releases of the last handles reach the workers.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Let the releases of the last handles reach the workers, stalled ones included (the
+        // longest stall a schedule draws is half a second).
+        tokio::time::sleep(Duration::from_secs(1)).await;
         (gathered, sim.values_held())
     })
 }
@@ -212,3 +213,62 @@ fn scheduled_faults_happen_and_nothing_is_lost() {
         assert_eq!(sim.client().workers().len(), 2);
     });
 }
+
+#[rivulet::remote]
+fn reversed(bytes: Vec<u8>) -> Vec<u8> {
+    bytes.into_iter().rev().collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Values in many small pieces (scatter, and fetch of results) under random faults.
+    #[test]
+    fn values_in_pieces_survive_random_faults(
+        seed in any::<u64>(),
+        sizes in prop::collection::vec(0usize..300, 1..24),
+    ) {
+        let limits = rivulet::remote::proto::Limits { piece: 16, inline: 8, ..Default::default() };
+        let items: Vec<Vec<u8>> = sizes.iter().enumerate().map(|(i, n)| (0..*n).map(|j| (i + j) as u8).collect()).collect();
+        let want: Vec<Vec<u8>> = items.iter().map(|v| v.iter().rev().copied().collect()).collect();
+        let out = paused_runtime().block_on(async move {
+            let sim = Simulation::start_with(3, Faults::from_seed(seed, 3), limits);
+            let out: Vec<_> = futures::stream::iter(items).scatter(sim.client()).map(reversed).buffered(4).gather().collect().await;
+            out
+        });
+        let got: Vec<Vec<u8>> = out.into_iter().map(|r| r.unwrap_or_else(|e| panic!("seed {seed}: {e}"))).collect();
+        prop_assert_eq!(got, want, "seed {}", seed);
+    }
+}
+
+/// A worker that stalls past the client's request deadline is given up on, and its items are
+/// made again on the others.
+#[test]
+fn a_stalled_worker_is_given_up_at_the_deadline() {
+    paused_runtime().block_on(async {
+        let mut faults = Faults::none(11);
+        faults
+            .stalls
+            .push((0, Duration::from_micros(200), Duration::from_secs(3600)));
+        faults.request_timeout = Some(Duration::from_millis(100));
+        let sim = Simulation::start(3, faults);
+        let out: Vec<_> = tokio::time::timeout(
+            SIM_BOUND,
+            futures::stream::iter(0..100_i64)
+                .scatter(sim.client())
+                .map(inc)
+                .buffered(8)
+                .gather()
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .expect("a request waited forever");
+        let out: Vec<i64> = out
+            .into_iter()
+            .map(|r| r.expect("made again elsewhere"))
+            .collect();
+        assert_eq!(out, (1..=100).collect::<Vec<_>>());
+        assert_eq!(sim.alive(), vec![false, true, true]);
+    });
+}
+

@@ -280,9 +280,12 @@ impl Link {
         while start < value.len() {
             let end = (start + piece).min(value.len());
             let chunk = value.slice(start..end);
-            let _ = self
-                .outgoing
-                .send(ClientMessage::ScatterPart { key, total, chunk });
+            let _ = self.outgoing.send(ClientMessage::ScatterPart {
+                key,
+                total,
+                offset: start as u64,
+                chunk,
+            });
             start = end;
         }
     }

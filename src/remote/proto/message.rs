@@ -101,6 +101,9 @@ pub enum ClientMessage {
         key: Key,
         /// The length of the whole value's encoding.
         total: u64,
+        /// Where in the value this piece starts: the bytes sent before it, so that a piece
+        /// lost, repeated or out of order is seen, never put together into a wrong value.
+        offset: u64,
         /// The next bytes of it.
         chunk: Bytes,
     },
@@ -207,6 +210,8 @@ pub enum Response {
     ValuePart {
         /// The length of the whole value's encoding.
         total: u64,
+        /// Where in the value this piece starts (see [`ClientMessage::ScatterPart`]).
+        offset: u64,
         /// The next bytes of it.
         chunk: Bytes,
     },

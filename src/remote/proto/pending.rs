@@ -139,7 +139,7 @@ impl<W> InFlight<W> {
         let Reply { id, response } = reply;
         if self.expired.contains(&id) {
             // A late answer to a request given up on: drop it (and the rest of its pieces).
-            if let Response::ValuePart { total, chunk } = &response {
+            if let Response::ValuePart { total, chunk, .. } = &response {
                 let left = total.saturating_sub(chunk.len() as u64);
                 self.expired.remove(&id);
                 if left > 0 {
@@ -150,7 +150,12 @@ impl<W> InFlight<W> {
             }
             return Ok(None);
         }
-        let Response::ValuePart { total, chunk } = response else {
+        let Response::ValuePart {
+            total,
+            offset,
+            chunk,
+        } = response
+        else {
             if self.skipping.contains_key(&id) {
                 return Err(ReplyError::BadPiece(id));
             }
@@ -201,7 +206,7 @@ impl<W> InFlight<W> {
             return Err(ReplyError::BadPiece(id));
         };
         let after = (bytes.len() as u64).saturating_add(chunk.len() as u64);
-        if *expected != total || after > total {
+        if *expected != total || offset != bytes.len() as u64 || after > total {
             return Err(ReplyError::BadPiece(id));
         }
         bytes.extend_from_slice(&chunk);

@@ -233,7 +233,12 @@ impl WorkerSession {
     ) -> Result<(), Violation> {
         match message {
             ClientMessage::Scatter { key, value } => self.scatter(key, value),
-            ClientMessage::ScatterPart { key, total, chunk } => self.piece(key, total, chunk),
+            ClientMessage::ScatterPart {
+                key,
+                total,
+                offset,
+                chunk,
+            } => self.piece(key, total, offset, chunk),
             ClientMessage::Release(keys) => {
                 for key in keys {
                     self.release(key);
@@ -320,7 +325,7 @@ impl WorkerSession {
         ))
     }
 
-    fn piece(&mut self, key: Key, total: u64, chunk: Bytes) -> Result<(), Violation> {
+    fn piece(&mut self, key: Key, total: u64, offset: u64, chunk: Bytes) -> Result<(), Violation> {
         let assembly = match self.pieces.get_mut(&key) {
             Some(assembly) => assembly,
             None => {
@@ -346,6 +351,12 @@ impl WorkerSession {
             return Err(Violation::BadPiece {
                 key,
                 reason: "its total length differs from the first piece's",
+            });
+        }
+        if assembly.bytes.len() as u64 != offset {
+            return Err(Violation::BadPiece {
+                key,
+                reason: "it does not start where the pieces before it end",
             });
         }
         let after = (assembly.bytes.len() as u64).saturating_add(chunk.len() as u64);
@@ -685,7 +696,15 @@ impl WorkerSession {
         while start < bytes.len() {
             let end = (start + piece).min(bytes.len());
             let chunk = bytes.slice(start..end);
-            self.send(id, Response::ValuePart { total, chunk });
+            let offset = start as u64;
+            self.send(
+                id,
+                Response::ValuePart {
+                    total,
+                    offset,
+                    chunk,
+                },
+            );
             start = end;
         }
     }

@@ -78,6 +78,9 @@ pub struct Faults {
     pub slow: Vec<(usize, u32)>,
     /// Workers that, once, at this time, send a reply twice (a broken worker).
     pub duplicates: Vec<(usize, Duration)>,
+    /// The client's request deadline ([`ConnectConfig::request_timeout`](crate::remote::ConnectConfig::request_timeout));
+    /// `None` (the default here) waits for ever.
+    pub request_timeout: Option<Duration>,
 }
 
 impl Faults {
@@ -92,16 +95,25 @@ impl Faults {
             stalls: Vec::new(),
             slow: Vec::new(),
             duplicates: Vec::new(),
+            request_timeout: None,
         }
     }
 
     /// A random schedule for `workers` workers, from `seed`: each worker but the last may be
-    /// killed, stalled, slow, or send a duplicate reply within the first 20 ms. The last worker
-    /// is never killed, so a run always has a worker left.
+    /// killed, stalled, slow, or send a duplicate reply within the first 20 ms; one run in three
+    /// has a request deadline of 30–60 ms, which a long stall (0.1–0.5 s) then runs into. The
+    /// last worker is never killed, made slow or stalled for long, so a run always has a worker
+    /// left.
     pub fn from_seed(seed: u64, workers: usize) -> Self {
         let mut rng = SimRng::new(seed);
         let mut faults = Faults::none(seed);
         faults.slots = 1 + rng.below(3) as usize;
+        // One run in three has a request deadline of 30-60 ms, and then stalls may be long
+        // enough to hit it (the last worker's own answers always come well within it).
+        let deadline = rng.below(3) == 0;
+        if deadline {
+            faults.request_timeout = Some(Duration::from_micros(30_000 + rng.below(30_000)));
+        }
         let at = |rng: &mut SimRng| Duration::from_micros(rng.below(20_000));
         for worker in 0..workers {
             let last = worker + 1 == workers;
@@ -109,10 +121,15 @@ impl Faults {
                 0 | 1 if !last => faults.kills.push((worker, at(&mut rng))),
                 2 => {
                     let from = at(&mut rng);
-                    let length = Duration::from_micros(100 + rng.below(5_000));
+                    let long = deadline && !last && rng.below(2) == 0;
+                    let length = if long {
+                        Duration::from_micros(100_000 + rng.below(400_000))
+                    } else {
+                        Duration::from_micros(100 + rng.below(5_000))
+                    };
                     faults.stalls.push((worker, from, length));
                 }
-                3 => faults.slow.push((worker, 2 + rng.below(20) as u32)),
+                3 if !last => faults.slow.push((worker, 2 + rng.below(20) as u32)),
                 4 if !last => faults.duplicates.push((worker, at(&mut rng))),
                 _ => {}
             }
@@ -155,6 +172,15 @@ impl Simulation {
     /// # Panics
     /// If `workers` is 0.
     pub fn start(workers: usize, faults: Faults) -> Simulation {
+        Simulation::start_with(workers, faults, Limits::default())
+    }
+
+    /// [`start`](Self::start), with both sides held to `limits` (small pieces, say, so that
+    /// values travel in many).
+    ///
+    /// # Panics
+    /// If `workers` is 0.
+    pub fn start_with(workers: usize, faults: Faults, limits: Limits) -> Simulation {
         crate::ops::assert_nonzero(workers, "Simulation::start", "workers");
         let stop = CancellationToken::new();
         let mut rng = SimRng::new(faults.seed);
@@ -170,7 +196,6 @@ impl Simulation {
             let (outgoing, incoming) = mpsc::unbounded_channel();
             let killed = stop.child_token();
             let closing = killed.clone();
-            let limits = Limits::default();
             let link = Link::new(
                 id,
                 faults.slots as u32,
@@ -179,6 +204,9 @@ impl Simulation {
                 Arc::clone(metrics),
                 limits,
             );
+            if let Some(timeout) = faults.request_timeout {
+                link.watch_deadlines(timeout);
+            }
             let worker = SimWorker {
                 index,
                 faults: faults.clone(),
@@ -276,20 +304,22 @@ impl SimWorker {
             .map(|(_, at)| start + *at)
             .min();
 
-        // Messages travel in order, each arriving a drawn latency after it was sent (and never
-        // before the one ahead of it), as on one QUIC stream.
+        // Messages travel in order, each batch arriving a drawn latency after it was sent, as
+        // on one QUIC stream.
         let (arrived_tx, mut arrived) = mpsc::unbounded_channel::<ClientMessage>();
         let mut net_rng = self.rng.fork();
         let latency = self.faults.latency_us;
         let inbound = async move {
-            let mut last = tokio::time::Instant::now();
-            while let Some(message) = incoming.recv().await {
-                let at =
-                    (tokio::time::Instant::now() + Self::draw(&mut net_rng, latency)).max(last);
+            let mut batch = Vec::new();
+            while incoming.recv_many(&mut batch, usize::MAX).await > 0 {
+                // What was sent together travels together, as bytes on one stream do: the
+                // link carries any number of messages at once, each batch a latency late.
+                let at = tokio::time::Instant::now() + Self::draw(&mut net_rng, latency);
                 tokio::time::sleep_until(at).await;
-                last = at;
-                if arrived_tx.send(message).is_err() {
-                    break;
+                for message in batch.drain(..) {
+                    if arrived_tx.send(message).is_err() {
+                        return;
+                    }
                 }
             }
         };
@@ -297,21 +327,21 @@ impl SimWorker {
         let mut reply_rng = self.rng.fork();
         let replying = link.clone();
         let outbound = async move {
-            let mut last = tokio::time::Instant::now();
-            while let Some(reply) = replies.recv().await {
-                let at =
-                    (tokio::time::Instant::now() + Self::draw(&mut reply_rng, latency)).max(last);
+            let mut batch = Vec::new();
+            while replies.recv_many(&mut batch, usize::MAX).await > 0 {
+                let at = tokio::time::Instant::now() + Self::draw(&mut reply_rng, latency);
                 tokio::time::sleep_until(at).await;
-                last = at;
                 let Some(link) = replying.upgrade() else {
                     break;
                 };
-                let twice = duplicate_at.is_some_and(|d| tokio::time::Instant::now() >= d);
-                if twice {
-                    duplicate_at = None;
-                    link.deliver(reply.clone());
+                for reply in batch.drain(..) {
+                    let twice = duplicate_at.is_some_and(|d| tokio::time::Instant::now() >= d);
+                    if twice {
+                        duplicate_at = None;
+                        link.deliver(reply.clone());
+                    }
+                    link.deliver(reply);
                 }
-                link.deliver(reply);
             }
         };
 
