@@ -12,6 +12,9 @@ mod buffer;
 mod collect_until;
 mod combine_latest;
 mod delay;
+mod event_fixed;
+mod event_session;
+mod event_time;
 mod filter;
 mod flatten_iter;
 mod forwarder;
@@ -40,6 +43,9 @@ pub use buffer::Buffer;
 pub use collect_until::CollectUntil;
 pub use combine_latest::{CombineLatest, CombineLatest3, CombineLatestAll, EmitOn};
 pub use delay::Delay;
+pub use event_fixed::{SlidingWindows, TumblingWindows};
+pub use event_session::SessionWindows;
+pub use event_time::{EventTime, Timestamp, Unkeyed, Windowed};
 pub use filter::Retain;
 pub use flatten_iter::FlattenIter;
 pub use frequencies::Frequencies;
@@ -827,6 +833,49 @@ pub trait StreamzExt: Stream {
         Self: Sized,
     {
         RateLimit::new(self, dur)
+    }
+
+    /// Tags each item with its own time, `ts_fn(&item)`, and follows a watermark: the largest
+    /// timestamp seen minus `max_delay` (saturating). On the [`EventTime`] it returns, choose
+    /// [`tumbling`](EventTime::tumbling), [`sliding`](EventTime::sliding) or
+    /// [`session`](EventTime::session) windows, each optionally `keyed` and with
+    /// `allowed_lateness`; they yield [`Windowed`] values.
+    ///
+    /// A window comes out once the watermark is strictly past its end plus the allowed lateness;
+    /// windows that close together come out in order of end, then key. An item whose windows
+    /// have all closed comes out as [`Windowed::Late`]: nothing is dropped. When the upstream
+    /// ends, every open window comes out. With [`idle_timeout`](EventTime::idle_timeout) a
+    /// quiet upstream does not hold its windows open. Timestamps are any [`Timestamp`]: `u64`,
+    /// `i64` (spans of the same type) or [`SystemTime`](std::time::SystemTime) (spans are
+    /// `Duration`s).
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// use rivulet::Windowed;
+    /// # futures::executor::block_on(async {
+    /// // Readings (time, value) out of order by up to 5.
+    /// let readings = futures::stream::iter([(1_u64, 'a'), (12, 'b'), (8, 'c'), (30, 'd'), (2, 'e')]);
+    /// let out: Vec<Windowed<(u64, char)>> =
+    ///     readings.event_time(|r| r.0, 5).tumbling(10).collect().await;
+    /// assert_eq!(
+    ///     out,
+    ///     vec![
+    ///         // 30 moves the watermark to 25, past [0, 10) and [10, 20).
+    ///         Windowed::Window { start: 0, end: 10, key: (), items: vec![(1, 'a'), (8, 'c')] },
+    ///         Windowed::Window { start: 10, end: 20, key: (), items: vec![(12, 'b')] },
+    ///         Windowed::Late((2, 'e')),
+    ///         Windowed::Window { start: 30, end: 40, key: (), items: vec![(30, 'd')] },
+    ///     ]
+    /// );
+    /// # });
+    /// ```
+    fn event_time<F, Ts>(self, ts_fn: F, max_delay: Ts::Delta) -> EventTime<Self, F, Ts>
+    where
+        Self: Sized,
+        F: FnMut(&Self::Item) -> Ts,
+        Ts: Timestamp,
+    {
+        EventTime::new(self, ts_fn, max_delay)
     }
 
     // @methods (keep this line: operator methods are added above it)
