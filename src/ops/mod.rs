@@ -11,6 +11,7 @@ mod accumulate;
 mod buffer;
 mod collect_until;
 mod combine_latest;
+mod debounce;
 mod delay;
 mod event_fixed;
 mod event_session;
@@ -26,8 +27,10 @@ mod partition_by;
 mod partition_timeout;
 mod partition_unique;
 mod rate_limit;
+mod sample;
 mod share;
 mod sliding_window;
+mod throttle;
 mod timed_window;
 mod timed_window_unique;
 mod timer;
@@ -42,6 +45,7 @@ pub use accumulate::Accumulate;
 pub use buffer::Buffer;
 pub use collect_until::CollectUntil;
 pub use combine_latest::{CombineLatest, CombineLatest3, CombineLatestAll, EmitOn};
+pub use debounce::Debounce;
 pub use delay::Delay;
 pub use event_fixed::{SlidingWindows, TumblingWindows};
 pub use event_session::SessionWindows;
@@ -56,8 +60,10 @@ pub use partition_by::PartitionBy;
 pub use partition_timeout::PartitionTimeout;
 pub use partition_unique::PartitionUnique;
 pub use rate_limit::RateLimit;
+pub use sample::Sample;
 pub use share::Share;
 pub use sliding_window::SlidingWindow;
+pub use throttle::Throttle;
 pub use timed_window::TimedWindow;
 pub use timed_window_unique::TimedWindowUnique;
 pub use union::{Union, UnionAll};
@@ -876,6 +882,103 @@ pub trait StreamzExt: Stream {
         Ts: Timestamp,
     {
         EventTime::new(self, ts_fn, max_delay)
+    }
+
+    /// Lets an item out once `dur` has passed without a newer one; the newest wins (ReactiveX's
+    /// `debounce`). Items are taken as they come, so a rendezvous `emit` upstream returns at
+    /// once; a burst of items closer than `dur` apart comes out as its last item, `dur` after it.
+    /// When the upstream ends, a held item comes out at once.
+    ///
+    /// # Panics
+    /// If `dur` is zero (`dur` must be at least 1ns).
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let source = Source::new();
+    /// let list = source.stream().debounce(Duration::from_millis(100)).sink_to_list();
+    /// for x in 0..3 {
+    ///     source.emit(x).await.unwrap(); // a burst: each replaces the one before
+    ///     tokio::time::sleep(Duration::from_millis(10)).await;
+    /// }
+    /// tokio::time::sleep(Duration::from_millis(200)).await;
+    /// source.emit(3).await.unwrap();
+    /// source.close();
+    /// assert_eq!(list.await.unwrap(), vec![2, 3]);
+    /// # }
+    /// ```
+    #[track_caller]
+    fn debounce(self, dur: std::time::Duration) -> Debounce<Self>
+    where
+        Self: Sized,
+    {
+        Debounce::new(self, dur)
+    }
+
+    /// Lets the first item through, then drops every item for `dur`; the next item after that
+    /// passes and starts another `dur` (ReactiveX's `throttleFirst`; the dropping cousin of
+    /// [`rate_limit`](StreamzExt::rate_limit)). It keeps taking from its upstream, so a
+    /// rendezvous `emit` never waits; [`Throttle::dropped`] counts what it dropped.
+    ///
+    /// # Panics
+    /// If `dur` is zero (`dur` must be at least 1ns).
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let source = Source::new();
+    /// let list = source.stream().throttle(Duration::from_millis(100)).sink_to_list();
+    /// for x in 0..10 {
+    ///     source.emit(x).await.unwrap(); // one every 30 ms
+    ///     tokio::time::sleep(Duration::from_millis(30)).await;
+    /// }
+    /// // 0 at 0 ms, 4 at 120 ms, 8 at 240 ms; the rest were dropped.
+    /// assert_eq!(list.snapshot(), vec![0, 4, 8]);
+    /// # }
+    /// ```
+    #[track_caller]
+    fn throttle(self, dur: std::time::Duration) -> Throttle<Self>
+    where
+        Self: Sized,
+    {
+        Throttle::new(self, dur)
+    }
+
+    /// Every `dur`, the newest item since the last sample, if there is one (ReactiveX's
+    /// `sample`). The intervals are aligned to this call, as in
+    /// [`timed_window`](StreamzExt::timed_window); items are taken as they come, so a rendezvous
+    /// `emit` upstream returns at once. When the upstream ends, an item not yet sampled comes
+    /// out at once: the last item is never lost.
+    ///
+    /// # Panics
+    /// If `dur` is zero (`dur` must be at least 1ns).
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let source = Source::new();
+    /// let list = source.stream().sample(Duration::from_millis(100)).sink_to_list();
+    /// for x in 0..10 {
+    ///     source.emit(x).await.unwrap(); // one every 30 ms: 0 ms, 30 ms, ... 270 ms
+    ///     tokio::time::sleep(Duration::from_millis(30)).await;
+    /// }
+    /// tokio::time::sleep(Duration::from_millis(50)).await;
+    /// // Sampled at 100, 200 and 300 ms.
+    /// assert_eq!(list.snapshot(), vec![3, 6, 9]);
+    /// # }
+    /// ```
+    #[track_caller]
+    fn sample(self, dur: std::time::Duration) -> Sample<Self>
+    where
+        Self: Sized,
+    {
+        Sample::new(self, dur)
     }
 
     // @methods (keep this line: operator methods are added above it)

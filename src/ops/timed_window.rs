@@ -41,7 +41,7 @@ impl Intervals {
     /// `MissedTickBehavior::Skip` does, rather than caught up on as a burst of empty windows:
     /// a burst would come out faster than such a consumer takes it, so the window would never get
     /// back to taking items. The windows stay on the grid either way.
-    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    pub(super) fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         futures::ready!(self.timer.poll_until(self.next_close, cx));
         self.next_close += self.interval;
         let now = Instant::now();
