@@ -22,6 +22,7 @@ mod forwarder;
 mod frequencies;
 mod keep;
 mod latest;
+mod map_async;
 mod partition;
 mod partition_by;
 mod partition_timeout;
@@ -34,6 +35,8 @@ mod throttle;
 mod timed_window;
 mod timed_window_unique;
 mod timer;
+mod try_map;
+mod try_retain;
 mod union;
 mod unique;
 mod unique_batch;
@@ -55,6 +58,7 @@ pub use flatten_iter::FlattenIter;
 pub use frequencies::Frequencies;
 pub use keep::Keep;
 pub use latest::Latest;
+pub use map_async::MapAsync;
 pub use partition::Partition;
 pub use partition_by::PartitionBy;
 pub use partition_timeout::PartitionTimeout;
@@ -66,6 +70,8 @@ pub use sliding_window::SlidingWindow;
 pub use throttle::Throttle;
 pub use timed_window::TimedWindow;
 pub use timed_window_unique::TimedWindowUnique;
+pub use try_map::{Errors, TryMap};
+pub use try_retain::TryRetain;
 pub use union::{Union, UnionAll};
 pub use unique::{Unique, UniqueBy};
 pub use zip::{Zip, Zip3, ZipAll};
@@ -979,6 +985,86 @@ pub trait StreamzExt: Stream {
         Self: Sized,
     {
         Sample::new(self, dur)
+    }
+
+    /// Runs `f`'s future for each item, up to `n` at once, and yields their outputs in input
+    /// order (streamz's `map_async`, with a concurrency limit). A future that finished waits for
+    /// the ones before it, and still counts towards `n`. It takes a new item only while fewer
+    /// than `n` are in flight: that is its back-pressure. With a rendezvous `Source` upstream,
+    /// the emit of the item that fills the last slot returns once a slot is free again.
+    ///
+    /// # Panics
+    /// If `n` is 0 (`n` must be at least 1): futures' `buffered(0)` would wait forever.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let start = tokio::time::Instant::now();
+    /// let slow_double = |x: u64| async move {
+    ///     tokio::time::sleep(Duration::from_millis(100 * (3 - x))).await;
+    ///     x * 2
+    /// };
+    /// let out: Vec<u64> = futures::stream::iter(0..3).map_async(3, slow_double).collect().await;
+    /// assert_eq!(out, vec![0, 2, 4]); // in order, although 2 finished first
+    /// assert_eq!(start.elapsed(), Duration::from_millis(300)); // all three at once
+    /// # }
+    /// ```
+    #[track_caller]
+    fn map_async<F, Fut>(self, n: usize, f: F) -> MapAsync<Self, F, Fut>
+    where
+        Self: Sized,
+        F: FnMut(Self::Item) -> Fut,
+        Fut: std::future::Future,
+    {
+        MapAsync::new(self, n, f)
+    }
+
+    /// Maps each item with a closure that returns a `Result`: the `Ok` values flow on, and the
+    /// `Err`s go to the stream from [`TryMap::errors`] (a dead-letter branch), or are only
+    /// counted ([`TryMap::error_count`]) if nobody takes it. Unlike `try_stream!` or
+    /// `TryStreamExt`, an `Err` does not end the pipeline. A panic in `f` still ends it.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut numbers = futures::stream::iter(["4", "four", "2"]).try_map(|s| s.parse::<u8>());
+    /// let bad = numbers.errors().map(|e| e.to_string()).sink_to_list();
+    /// assert_eq!(numbers.collect::<Vec<_>>().await, vec![4, 2]);
+    /// assert_eq!(bad.await.unwrap(), vec!["invalid digit found in string"]);
+    /// # }
+    /// ```
+    fn try_map<F, U, E>(self, f: F) -> TryMap<Self, F, E>
+    where
+        Self: Sized,
+        F: FnMut(Self::Item) -> Result<U, E>,
+    {
+        TryMap::new(self, f)
+    }
+
+    /// Keeps the items for which `pred` gives `Ok(true)` and drops those with `Ok(false)`; the
+    /// `Err`s go to the stream from [`TryRetain::errors`], or are only counted
+    /// ([`TryRetain::error_count`]) if nobody takes it. An `Err` does not end the pipeline.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut adults = futures::stream::iter(["31", "?", "12"])
+    ///     .try_retain(|age| age.parse::<u8>().map(|a| a >= 18));
+    /// let unreadable = adults.errors().sink_to_list();
+    /// assert_eq!(adults.collect::<Vec<_>>().await, vec!["31"]);
+    /// assert_eq!(unreadable.await.unwrap().len(), 1);
+    /// # }
+    /// ```
+    fn try_retain<F, E>(self, pred: F) -> TryRetain<Self, F, E>
+    where
+        Self: Sized,
+        F: FnMut(&Self::Item) -> Result<bool, E>,
+    {
+        TryRetain::new(self, pred)
     }
 
     // @methods (keep this line: operator methods are added above it)
