@@ -29,10 +29,12 @@ mod partition_timeout;
 mod partition_unique;
 mod rate_limit;
 mod sample;
+mod session_window;
 mod share;
 mod sliding_window;
 mod throttle;
 mod timed_window;
+mod timed_window_by;
 mod timed_window_unique;
 mod timer;
 mod try_map;
@@ -65,10 +67,12 @@ pub use partition_timeout::PartitionTimeout;
 pub use partition_unique::PartitionUnique;
 pub use rate_limit::RateLimit;
 pub use sample::Sample;
+pub use session_window::SessionWindow;
 pub use share::Share;
 pub use sliding_window::SlidingWindow;
 pub use throttle::Throttle;
 pub use timed_window::TimedWindow;
+pub use timed_window_by::TimedWindowBy;
 pub use timed_window_unique::TimedWindowUnique;
 pub use try_map::{Errors, TryMap};
 pub use try_retain::TryRetain;
@@ -1065,6 +1069,73 @@ pub trait StreamzExt: Stream {
         F: FnMut(&Self::Item) -> Result<bool, E>,
     {
         TryRetain::new(self, pred)
+    }
+
+    /// Sessions in processing time: a `Vec` of items that came less than `gap` apart, emitted
+    /// once `gap` has passed without an item (streamz has no such operator; for sessions in
+    /// the items' own time see [`event_time`](StreamzExt::event_time)). Items are taken as they
+    /// come, so a rendezvous `emit` upstream returns at once. When the upstream ends, the
+    /// current session comes out at once. Sessions are never empty.
+    ///
+    /// # Panics
+    /// If `gap` is zero (`gap` must be at least 1ns).
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let source = Source::new();
+    /// let list = source.stream().session_window(Duration::from_secs(1)).sink_to_list();
+    /// for (x, pause) in [(1, 100), (2, 1200), (3, 1500), (4, 0)] {
+    ///     source.emit(x).await.unwrap();
+    ///     tokio::time::sleep(Duration::from_millis(pause)).await;
+    /// }
+    /// source.close();
+    /// assert_eq!(list.await.unwrap(), vec![vec![1, 2], vec![3], vec![4]]);
+    /// # }
+    /// ```
+    #[track_caller]
+    fn session_window(self, gap: std::time::Duration) -> SessionWindow<Self>
+    where
+        Self: Sized,
+    {
+        SessionWindow::new(self, gap)
+    }
+
+    /// [`timed_window`](StreamzExt::timed_window) by key: each interval of `dur` emits a `Vec`
+    /// of `(key, items)`, one per key that had items, in the order each key first came in that
+    /// interval (an empty `Vec` for an empty interval). As in `timed_window`, intervals are
+    /// aligned to this call and a last window comes out when the upstream ends.
+    ///
+    /// # Panics
+    /// If `dur` is zero (`dur` must be at least 1ns).
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let source = Source::new();
+    /// let list = source
+    ///     .stream()
+    ///     .timed_window_by(Duration::from_secs(1), |word: &&str| word.len())
+    ///     .sink_to_list();
+    /// for word in ["a", "bb", "c"] {
+    ///     source.emit(word).await.unwrap();
+    /// }
+    /// tokio::time::sleep(Duration::from_millis(1500)).await;
+    /// assert_eq!(list.snapshot(), vec![vec![(1, vec!["a", "c"]), (2, vec!["bb"])]]);
+    /// # }
+    /// ```
+    #[track_caller]
+    fn timed_window_by<K, F>(self, dur: std::time::Duration, key: F) -> TimedWindowBy<Self, K, F>
+    where
+        Self: Sized,
+        K: std::hash::Hash + Eq + Clone,
+        F: FnMut(&Self::Item) -> K,
+    {
+        TimedWindowBy::new(self, dur, key)
     }
 
     // @methods (keep this line: operator methods are added above it)
