@@ -92,3 +92,28 @@ fn errors_twice_panics() {
     let _first = mapped.errors();
     let _second = mapped.errors();
 }
+
+/// V107 (and V102), adapted: `s.map(1/x).sink(A); s.sink(B)`, emit 0 then 1. In streamz the
+/// first emit raises and the graph survives; with `try_map` the error goes to the error branch
+/// instead of the caller of `emit`, and both branches carry on.
+#[tokio::test(start_paused = true)]
+async fn v107_a_failing_function_leaves_the_graph_alive() {
+    let s = Source::new();
+    let mut inverse = s.stream().try_map(|x: i32| {
+        1_i32
+            .checked_div(x)
+            .map(f64::from)
+            .ok_or("division by zero")
+    });
+    let errors = inverse.errors().sink_to_list();
+    let a = inverse.sink_to_list();
+    let b = s.stream().sink_to_list();
+    within(s.emit(0)).await.unwrap();
+    assert!(a.is_empty());
+    assert_eq!(b.snapshot(), vec![0]);
+    within(s.emit(1)).await.unwrap();
+    assert_eq!(a.snapshot(), vec![1.0]);
+    assert_eq!(b.snapshot(), vec![0, 1]);
+    s.close();
+    assert_eq!(within(errors).await.unwrap(), vec!["division by zero"]);
+}
