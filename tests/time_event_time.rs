@@ -534,3 +534,37 @@ async fn a_panicking_timestamp_fn_ends_the_pipeline() {
     let err = list.await.unwrap_err();
     assert!(err.to_string().contains("event_time"), "{err}");
 }
+
+/// With `count_late` the late items are counted, not emitted; the windows are the same.
+#[test]
+fn count_late_counts_instead_of_emitting() {
+    let items = [5_u64, 30, 1, 2, 31, 12, 45];
+    let all: Vec<Windowed<u64>> = block_on(
+        futures::stream::iter(items)
+            .event_time(|x| *x, 3)
+            .tumbling(10)
+            .collect(),
+    );
+    let mut counted = futures::stream::iter(items)
+        .event_time(|x| *x, 3)
+        .tumbling(10)
+        .count_late();
+    let windows: Vec<Windowed<u64>> = block_on((&mut counted).collect());
+    assert_eq!(
+        windows,
+        all.iter()
+            .filter(|w| !w.is_late())
+            .cloned()
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(counted.late_count(), 3);
+    assert_eq!(all.iter().filter(|w| w.is_late()).count(), 3);
+
+    let mut sessions = futures::stream::iter(items)
+        .event_time(|x| *x, 3)
+        .session(4)
+        .count_late();
+    let windows: Vec<Windowed<u64>> = block_on((&mut sessions).collect());
+    assert!(windows.iter().all(|w| !w.is_late()));
+    assert_eq!(sessions.late_count(), 3);
+}

@@ -186,7 +186,27 @@ macro_rules! fixed_windows {
                 self
             }
 
-            /// How many items have come out as [`Late`](Windowed::Late) so far.
+            /// Late items are only counted ([`late_count`](Self::late_count)) instead of coming
+            /// out as [`Windowed::Late`]: the stream yields windows only.
+            ///
+            /// ```
+            /// use rivulet::prelude::*;
+            /// # futures::executor::block_on(async {
+            /// let mut windows = futures::stream::iter([20_u64, 1])
+            ///     .event_time(|x| *x, 0)
+            #[doc = concat!("    .", $call)]
+            ///     .count_late();
+            /// assert!(!windows.next().await.unwrap().is_late());
+            /// assert_eq!(windows.late_count(), 1);
+            /// # });
+            /// ```
+            pub fn count_late(mut self) -> Self {
+                self.core.emit_late = false;
+                self
+            }
+
+            /// How many items have been late so far (come out as [`Late`](Windowed::Late), or
+            /// only counted after [`count_late`](Self::count_late)).
             ///
             /// ```
             /// use rivulet::prelude::*;

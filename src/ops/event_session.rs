@@ -73,8 +73,24 @@ impl<T, K: Ord + Clone, Ts: Timestamp> WindowState<T, K, Ts> for SessionState<T,
                 return Some(x);
             }
         }
-        let mut items = vec![(self.seq, x)];
+        let seq = self.seq;
         self.seq += 1;
+        // The common case: the item falls in, or extends to the right, the session that starts
+        // last before `end`. No other session can overlap then: those that start earlier end
+        // before that session starts, and none starts between it and `end`.
+        if let Some(((k, s), session)) = self.open.range_mut(..(key.clone(), end)).next_back() {
+            if *k == key && session.end > ts && *s <= ts {
+                let s = *s;
+                session.items.push((seq, x));
+                if end > session.end {
+                    self.by_end.remove(&(session.end, key.clone(), s));
+                    session.end = end;
+                    self.by_end.insert((end, key, s));
+                }
+                return None;
+            }
+        }
+        let mut items = vec![(seq, x)];
         while let Some(((k, s), session)) = self.open.range(..(key.clone(), end)).next_back() {
             if *k != key || session.end <= start {
                 break;
@@ -213,7 +229,25 @@ impl<S: Stream, F, Ts: Timestamp, K: Ord + Clone, KF> SessionWindows<S, F, Ts, K
         self
     }
 
-    /// How many items have come out as [`Late`](Windowed::Late) so far.
+    /// Late items are only counted ([`late_count`](Self::late_count)) instead of coming out as
+    /// [`Windowed::Late`]: the stream yields sessions only.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let mut sessions =
+    ///     futures::stream::iter([20_u64, 1]).event_time(|x| *x, 0).session(5).count_late();
+    /// assert!(!sessions.next().await.unwrap().is_late());
+    /// assert_eq!(sessions.late_count(), 1);
+    /// # });
+    /// ```
+    pub fn count_late(mut self) -> Self {
+        self.core.emit_late = false;
+        self
+    }
+
+    /// How many items have been late so far (come out as [`Late`](Windowed::Late), or only
+    /// counted after [`count_late`](Self::count_late)).
     ///
     /// ```
     /// use rivulet::prelude::*;

@@ -181,7 +181,9 @@ pub enum Windowed<T, K = (), Ts = u64> {
         /// Its items, in the order they arrived.
         items: Vec<T>,
     },
-    /// An item whose windows had all closed when it arrived. Nothing late is dropped silently.
+    /// An item whose windows had all closed when it arrived. Nothing late is dropped silently:
+    /// late items come out as this, unless the caller chose to have them only counted
+    /// (`count_late` on the window stream).
     Late(T),
 }
 
@@ -397,6 +399,7 @@ impl<S, F, Ts: Timestamp> EventTime<S, F, Ts> {
             idle_deadline: None,
             timer: Timer::default(),
             late: 0,
+            emit_late: true,
             done: false,
         }
     }
@@ -477,8 +480,10 @@ pub(super) struct Core<S, F, KF, Ts: Timestamp> {
     /// When the idle timeout fires, if it is armed.
     idle_deadline: Option<Instant>,
     timer: Timer,
-    /// How many items came out as late.
+    /// How many items were late.
     pub(super) late: u64,
+    /// Whether late items come out as [`Windowed::Late`], or are only counted.
+    pub(super) emit_late: bool,
     /// The upstream has ended.
     done: bool,
 }
@@ -495,6 +500,7 @@ impl<S, F, KF, Ts: Timestamp> Core<S, F, KF, Ts> {
             idle_deadline: self.idle_deadline,
             timer: self.timer,
             late: self.late,
+            emit_late: self.emit_late,
             done: self.done,
         }
     }
@@ -532,7 +538,9 @@ impl<S, F, KF, Ts: Timestamp> Core<S, F, KF, Ts> {
                     let key = call_user("keyed", || (this.key_fn)(&x));
                     if let Some(late) = state.insert(x, ts, key, this.clock) {
                         *this.late += 1;
-                        ready.push_back(Windowed::Late(late));
+                        if *this.emit_late {
+                            ready.push_back(Windowed::Late(late));
+                        }
                     }
                     this.clock.observe(ts);
                     state.close(this.clock, ready);
