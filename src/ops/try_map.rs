@@ -49,8 +49,11 @@ impl<E> ErrorBranch<E> {
             if Arc::strong_count(shared) > 1 {
                 let mut shared = lock(shared);
                 shared.queue.push_back(e);
-                if let Some(waker) = shared.waker.take() {
-                    waker.wake();
+                // A consumer waits only on an empty queue; one with items left is awake.
+                if shared.queue.len() == 1 {
+                    if let Some(waker) = &shared.waker {
+                        waker.wake_by_ref();
+                    }
                 }
             }
         }
@@ -128,7 +131,13 @@ impl<E> Stream for Errors<E> {
         if shared.closed {
             return Poll::Ready(None);
         }
-        shared.waker = Some(cx.waker().clone());
+        if !shared
+            .waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            shared.waker = Some(cx.waker().clone());
+        }
         Poll::Pending
     }
 }
