@@ -211,19 +211,36 @@ impl<T, K, Ts> Windowed<T, K, Ts> {
     }
 }
 
-/// Builder for [`StreamzExt::event_time`](crate::StreamzExt::event_time): a stream whose items
-/// carry their own time, with a watermark. Choose the windows with
-/// [`tumbling`](EventTime::tumbling), [`sliding`](EventTime::sliding) or
-/// [`session`](EventTime::session).
+/// Stream for [`StreamzExt::event_time`](crate::StreamzExt::event_time): items with their own
+/// time, and a watermark. Choose windows on it with [`tumbling`](EventTime::tumbling),
+/// [`sliding`](EventTime::sliding) or [`session`](EventTime::session); polled as it is, it
+/// yields each item with its timestamp, `(ts, item)`, and follows the
+/// [`watermark`](EventTime::watermark).
 ///
 /// The watermark is the largest timestamp seen minus `max_delay` (saturating). A window closes,
 /// and comes out, once the watermark is strictly past its end plus its allowed lateness.
-#[must_use = "an event-time stream does nothing until windows are chosen and it is polled"]
+///
+/// ```
+/// use rivulet::prelude::*;
+/// # futures::executor::block_on(async {
+/// let mut tagged = futures::stream::iter(["a:3", "b:9", "c:4"])
+///     .event_time(|s| s[2..].parse::<u64>().unwrap_or(0), 2);
+/// assert_eq!(tagged.watermark(), None);
+/// assert_eq!(tagged.next().await, Some((3, "a:3")));
+/// assert_eq!(tagged.next().await, Some((9, "b:9")));
+/// assert_eq!(tagged.next().await, Some((4, "c:4")));
+/// assert_eq!(tagged.watermark(), Some(7));
+/// # });
+/// ```
+#[pin_project]
+#[must_use = "streams do nothing unless polled"]
 pub struct EventTime<S, F, Ts: Timestamp> {
+    #[pin]
     stream: S,
     ts_fn: F,
     max_delay: Ts::Delta,
     idle_timeout: Option<Duration>,
+    watermark: Option<Ts>,
 }
 
 impl<S, F, Ts: Timestamp> EventTime<S, F, Ts> {
@@ -233,7 +250,23 @@ impl<S, F, Ts: Timestamp> EventTime<S, F, Ts> {
             ts_fn,
             max_delay,
             idle_timeout: None,
+            watermark: None,
         }
+    }
+
+    /// The watermark so far: the largest timestamp seen minus `max_delay`; `None` before the
+    /// first item. (The windows keep their own watermark.)
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let mut tagged = futures::stream::iter([10_i64]).event_time(|x| *x, 4);
+    /// tagged.next().await;
+    /// assert_eq!(tagged.watermark(), Some(6));
+    /// # });
+    /// ```
+    pub fn watermark(&self) -> Option<Ts> {
+        self.watermark
     }
 
     /// After `d` of processing time (tokio's clock) without an item, the watermark moves past
@@ -392,7 +425,7 @@ impl<S, F, Ts: Timestamp> EventTime<S, F, Ts> {
             clock: Clock {
                 max_delay: self.max_delay,
                 lateness: Ts::ZERO,
-                watermark: None,
+                watermark: self.watermark,
                 idle_mark: None,
             },
             idle_timeout: self.idle_timeout,
@@ -405,12 +438,39 @@ impl<S, F, Ts: Timestamp> EventTime<S, F, Ts> {
     }
 }
 
+impl<S, F, Ts> Stream for EventTime<S, F, Ts>
+where
+    S: Stream,
+    F: FnMut(&S::Item) -> Ts,
+    Ts: Timestamp,
+{
+    type Item = (Ts, S::Item);
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.project();
+        let Some(x) = futures::ready!(this.stream.poll_next(cx)) else {
+            return Poll::Ready(None);
+        };
+        let ts = call_user("event_time", || (this.ts_fn)(&x));
+        let w = ts.saturating_sub_delta(*this.max_delay);
+        if this.watermark.is_none_or(|old| w > old) {
+            *this.watermark = Some(w);
+        }
+        Poll::Ready(Some((ts, x)))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.stream.size_hint()
+    }
+}
+
 impl<S: Debug, F, Ts: Timestamp> Debug for EventTime<S, F, Ts> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventTime")
             .field("stream", &self.stream)
             .field("max_delay", &self.max_delay)
             .field("idle_timeout", &self.idle_timeout)
+            .field("watermark", &self.watermark)
             .finish_non_exhaustive()
     }
 }
