@@ -134,6 +134,51 @@ fn model_session(items: &[Item], delay: u64, gap: u64, lateness: u64) -> (Vec<Wi
     (group(assigned), late)
 }
 
+/// The whole output the model expects, in order: after each item, the item itself if it was
+/// late, then the windows that its watermark closes (in order of end, key, start); at the end,
+/// the windows still open. A window closes at the first item after which the watermark is
+/// strictly past its end plus the lateness.
+fn sequence(
+    items: &[Item],
+    (wins, late): (Vec<Win>, Vec<Item>),
+    delay: u64,
+    lateness: u64,
+) -> Vec<Windowed<Item, u8>> {
+    let window = |w: &Win| Windowed::Window {
+        start: w.0,
+        end: w.1,
+        key: w.2,
+        items: w.3.clone(),
+    };
+    let mut closes_at = vec![None; wins.len()];
+    let mut max_ts = None::<u64>;
+    for (i, item) in items.iter().enumerate() {
+        max_ts = max_ts.max(Some(item.1));
+        for (w, at) in wins.iter().zip(closes_at.iter_mut()) {
+            if at.is_none() && closed(max_ts, delay, lateness, w.1) {
+                *at = Some(i);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        if late.contains(item) {
+            out.push(Windowed::Late(*item));
+        }
+        for (w, at) in wins.iter().zip(&closes_at) {
+            if *at == Some(i) {
+                out.push(window(w));
+            }
+        }
+    }
+    for (w, at) in wins.iter().zip(&closes_at) {
+        if at.is_none() {
+            out.push(window(w));
+        }
+    }
+    out
+}
+
 /// Out-of-order input: a rising clock with jitter, so some items are within `max_delay` and
 /// some beyond it.
 fn input() -> impl Strategy<Value = Vec<(u8, u64)>> {
@@ -166,7 +211,9 @@ proptest! {
                 .keyed(|x: &Item| x.0)
                 .collect(),
         );
-        prop_assert_eq!(split(out), model_fixed(&items, delay, size, size, lateness));
+        let model = model_fixed(&items, delay, size, size, lateness);
+        prop_assert_eq!(split(out.clone()), model.clone());
+        prop_assert_eq!(out, sequence(&items, model, delay, lateness));
     }
 
     #[test]
@@ -183,7 +230,9 @@ proptest! {
                 .allowed_lateness(lateness)
                 .collect(),
         );
-        prop_assert_eq!(split(out), model_fixed(&items, delay, size, every, lateness));
+        let model = model_fixed(&items, delay, size, every, lateness);
+        prop_assert_eq!(split(out.clone()), model.clone());
+        prop_assert_eq!(out, sequence(&items, model, delay, lateness));
     }
 
     #[test]
@@ -199,7 +248,9 @@ proptest! {
                 .allowed_lateness(lateness)
                 .collect(),
         );
-        prop_assert_eq!(split(out), model_session(&items, delay, gap, lateness));
+        let model = model_session(&items, delay, gap, lateness);
+        prop_assert_eq!(split(out.clone()), model.clone());
+        prop_assert_eq!(out, sequence(&items, model, delay, lateness));
     }
 
     /// Every item comes out exactly once, in a window or as late: nothing is dropped.
@@ -567,4 +618,80 @@ fn count_late_counts_instead_of_emitting() {
     let windows: Vec<Windowed<u64>> = block_on((&mut sessions).collect());
     assert!(windows.iter().all(|w| !w.is_late()));
     assert_eq!(sessions.late_count(), 3);
+}
+
+/// The idle timeout closes sessions too, and an item that would have joined one is late.
+#[tokio::test(start_paused = true)]
+async fn idle_timeout_closes_sessions() {
+    let source = Source::new();
+    let list = source
+        .stream()
+        .event_time(|x: &i64| *x, 1000)
+        .idle_timeout(Duration::from_millis(50))
+        .session(10)
+        .allowed_lateness(5)
+        .sink_to_list();
+    for x in [-5, 0, 3] {
+        within(source.emit(x)).await.unwrap();
+    }
+    sleep(Duration::from_millis(60)).await;
+    assert_eq!(
+        list.snapshot(),
+        vec![Windowed::Window {
+            start: -5,
+            end: 13,
+            key: (),
+            items: vec![-5, 0, 3]
+        }]
+    );
+    within(source.emit(8)).await.unwrap(); // would have joined [-5, 13)
+    within(source.emit(100)).await.unwrap();
+    source.close();
+    let all = within(list).await.unwrap();
+    assert_eq!(all[1], Windowed::Late(8));
+    assert_eq!(
+        all[2],
+        Windowed::Window {
+            start: 100,
+            end: 110,
+            key: (),
+            items: vec![100]
+        }
+    );
+}
+
+/// Sliding windows over `SystemTime`, keyed.
+#[test]
+fn keyed_sliding_windows_over_system_time() {
+    let t = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
+    let out: Vec<Windowed<(char, SystemTime), char, SystemTime>> = block_on(
+        futures::stream::iter([('x', t(65)), ('y', t(70)), ('x', t(125))])
+            .event_time(|e| e.1, Duration::ZERO)
+            .sliding(Duration::from_secs(120), Duration::from_secs(60))
+            .keyed(|e| e.0)
+            .collect(),
+    );
+    let spans: Vec<(u64, char, usize)> = out
+        .iter()
+        .map(|w| match w {
+            Windowed::Window {
+                start, key, items, ..
+            } => {
+                let secs = start.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                (secs, *key, items.len())
+            }
+            Windowed::Late(_) => (u64::MAX, '!', 0),
+        })
+        .collect();
+    // 125 closes [0, 120): past its end. The rest come out at the end, by end then key.
+    assert_eq!(
+        spans,
+        vec![
+            (0, 'x', 1),
+            (0, 'y', 1),
+            (60, 'x', 2),
+            (60, 'y', 1),
+            (120, 'x', 1)
+        ]
+    );
 }
