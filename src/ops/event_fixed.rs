@@ -86,6 +86,29 @@ impl<T, K: Ord, Ts: Timestamp> WindowState<T, K, Ts> for FixedState<T, K, Ts> {
     }
 }
 
+/// Calls `f(start, end)` for each window of `size`, starting at a multiple of `every`, that
+/// holds `ts` and has not closed, latest start first.
+fn open_windows<Ts: Timestamp>(
+    ts: Ts,
+    size: Ts::Delta,
+    every: Ts::Delta,
+    clock: &Clock<Ts>,
+    mut f: impl FnMut(Ts, Ts),
+) {
+    let mut start = ts.window_start(every);
+    loop {
+        let end = start.saturating_add_delta(size);
+        if !clock.closed(end) {
+            f(start, end);
+        }
+        let earlier = start.saturating_sub_delta(every);
+        if earlier == start || earlier.saturating_add_delta(size) <= ts {
+            break;
+        }
+        start = earlier;
+    }
+}
+
 /// Sliding windows: the same map, an item going into every open window that holds it.
 struct SlidingState<T, K, Ts: Timestamp>(FixedState<T, K, Ts>);
 
@@ -94,30 +117,23 @@ impl<T: Clone, K: Ord + Clone, Ts: Timestamp> WindowState<T, K, Ts> for SlidingS
         let FixedState {
             size, every, open, ..
         } = &mut self.0;
-        // The windows that hold `ts`, latest start first: they start at multiples of `every`
-        // and end after `ts`.
-        let mut start = ts.window_start(*every);
-        let mut ends = Vec::new();
-        loop {
-            let end = start.saturating_add_delta(*size);
-            if !clock.closed(end) {
-                ends.push((end, start));
-            }
-            let earlier = start.saturating_sub_delta(*every);
-            if earlier == start || earlier.saturating_add_delta(*size) <= ts {
-                break;
-            }
-            start = earlier;
-        }
-        let Some((last, rest)) = ends.split_last() else {
+        // One pass counts the open windows that hold `ts`, so that the second can move the
+        // item into the last and clone it only for the others.
+        let mut open_count = 0_usize;
+        open_windows(ts, *size, *every, clock, |_, _| open_count += 1);
+        if open_count == 0 {
             return Some(x);
-        };
-        for &(end, start) in rest {
-            open.entry((end, key.clone(), start))
-                .or_default()
-                .push(x.clone());
         }
-        open.entry((last.0, key, last.1)).or_default().push(x);
+        let mut x = Some(x);
+        open_windows(ts, *size, *every, clock, |start, end| {
+            open_count -= 1;
+            let item = if open_count == 0 { x.take() } else { x.clone() };
+            if let Some(item) = item {
+                open.entry((end, key.clone(), start))
+                    .or_default()
+                    .push(item);
+            }
+        });
         None
     }
 
