@@ -1,7 +1,7 @@
 //! Tag items with their own time and a watermark: [`StreamzExt::event_time`](crate::StreamzExt::event_time).
 //!
 //! This file holds what the three event-time windows share: the [`Timestamp`] trait, the
-//! [`Windowed`] output, the [`EventTime`] builder and the loop that drives a window state
+//! [`Windowed`] output, the [`EventTime`] stream and the loop that drives a window state
 //! (tumbling and sliding in `event_fixed.rs`, sessions in `event_session.rs`).
 
 use std::collections::VecDeque;
@@ -24,8 +24,10 @@ use super::timer::{READY_BUDGET, Timer, assert_nonzero_duration, deadline_after}
 ///
 /// Implemented for `u64` and `i64`, whose spans (window sizes, delays, gaps) are the same integer
 /// type, and for [`SystemTime`], whose spans are [`Duration`]s. Windows are aligned to zero (the
-/// epoch for `SystemTime`). Implement it for a type of your own with the same rules: arithmetic
-/// saturates at the ends of the type, and [`window_start`](Timestamp::window_start) rounds down.
+/// epoch for `SystemTime`). For `i64`, a negative delay or lateness counts as zero (and a
+/// negative size or gap panics, as zero does). Implement it for a type of your own with the same
+/// rules: arithmetic saturates at the ends of the type, and
+/// [`window_start`](Timestamp::window_start) rounds down.
 ///
 /// ```
 /// use rivulet::Timestamp;
