@@ -273,6 +273,90 @@ proptest! {
     }
 }
 
+/// A plain simulation of unkeyed tumbling windows with an idle timeout, for items that come
+/// `gaps[i]` after one another: after a pause longer than `idle`, every open window closes.
+fn model_idle(
+    ts: &[u64],
+    gaps: &[u64],
+    idle: u64,
+    delay: u64,
+    size: u64,
+    lateness: u64,
+) -> Vec<Windowed<usize>> {
+    let (mut open, mut out) = (Vec::<(u64, Vec<usize>)>::new(), Vec::new());
+    let (mut wm, mut idle_mark) = (None::<u64>, None::<u64>);
+    let closed = |wm: Option<u64>, mark: Option<u64>, start: u64| {
+        let due = start + size + lateness;
+        wm.is_some_and(|w| w > due) || mark.is_some_and(|m| m >= due)
+    };
+    let close =
+        |open: &mut Vec<(u64, Vec<usize>)>, out: &mut Vec<Windowed<usize>>, all: bool, wm, mark| {
+            open.sort_by_key(|w| w.0);
+            let (done, kept): (Vec<_>, Vec<_>) =
+                open.drain(..).partition(|w| all || closed(wm, mark, w.0));
+            *open = kept;
+            out.extend(done.into_iter().map(|(start, items)| Windowed::Window {
+                start,
+                end: start + size,
+                key: (),
+                items,
+            }));
+        };
+    for (i, (&t, &gap)) in ts.iter().zip(gaps).enumerate() {
+        let start = t - t % size;
+        if closed(wm, idle_mark, start) {
+            out.push(Windowed::Late(i));
+        } else if let Some(w) = open.iter_mut().find(|w| w.0 == start) {
+            w.1.push(i);
+        } else {
+            open.push((start, vec![i]));
+        }
+        wm = wm.max(Some(t.saturating_sub(delay)));
+        close(&mut open, &mut out, false, wm, idle_mark);
+        if gap > idle && i + 1 < ts.len() {
+            if let Some(last) = open.iter().map(|w| w.0 + size + lateness).max() {
+                idle_mark = idle_mark.max(Some(last));
+            }
+            close(&mut open, &mut out, false, wm, idle_mark);
+        }
+    }
+    close(&mut open, &mut out, true, wm, idle_mark);
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
+
+    /// On the paused clock, with random pauses between items, the idle timeout closes what is
+    /// open after each long pause, and the items that come later for those windows are late.
+    #[test]
+    fn idle_timeout_matches_a_simulation(
+        steps in prop::collection::vec((0..40_u64, 0..30_u64, 0..8_u64), 0..40),
+        delay in 0..25_u64, size in 1..20_u64, lateness in 0..10_u64,
+    ) {
+        let mut now = 0;
+        let ts: Vec<u64> = steps.iter().map(|&(step, back, _)| {
+            now += step / 4;
+            (now + 20).saturating_sub(back)
+        }).collect();
+        // Pauses of even milliseconds, an odd idle timeout: no pause ties with it.
+        let gaps: Vec<u64> = steps.iter().map(|s| 2 * s.2).collect();
+        let idle = 7;
+        let table = std::sync::Arc::new(ts.clone());
+        let pauses: Vec<Duration> = gaps.iter().map(|&g| Duration::from_millis(g)).collect();
+        let got: Vec<Windowed<usize>> = support::run_timed(Duration::ZERO, &pauses, Duration::ZERO, move |s| {
+            s.event_time(move |i: &usize| table[*i], delay)
+                .idle_timeout(Duration::from_millis(idle))
+                .tumbling(size)
+                .allowed_lateness(lateness)
+        })
+        .into_iter()
+        .map(|(w, _)| w)
+        .collect();
+        prop_assert_eq!(got, model_idle(&ts, &gaps, idle, delay, size, lateness));
+    }
+}
+
 /// With a rendezvous source, the window an item closes is out when that item's `emit` returns.
 #[tokio::test(start_paused = true)]
 async fn a_window_is_out_when_the_emit_that_closes_it_returns() {
