@@ -127,6 +127,7 @@ pub mod source;
 
 pub use error::{Closed, Error};
 pub use ops::StreamzExt;
+pub use ops::{Timestamp, Windowed};
 pub use ops::{combine_latest_all, combine_latest3, union, zip_all, zip3};
 pub use remote::registry::RemoteFn;
 #[doc(inline)]

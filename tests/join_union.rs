@@ -130,3 +130,69 @@ async fn a_vec_of_boxed_streams_of_different_types() {
     within(a.emit(2)).await.unwrap();
     assert_eq!(list.snapshot(), vec!["a1", "bx", "a2"]);
 }
+
+/// A slow input: ready on every `every`-th poll (it wakes itself otherwise), for `left` items.
+struct EveryNthPoll {
+    id: usize,
+    every: usize,
+    polls: usize,
+    left: usize,
+}
+
+impl futures::Stream for EveryNthPoll {
+    type Item = usize;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<usize>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        self.polls += 1;
+        if self.polls % self.every == 0 {
+            self.left -= 1;
+            std::task::Poll::Ready(Some(self.id))
+        } else {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
+}
+
+/// Issue 13, item 4: one endless, always-ready input and nine slow ones. Round-robin polling
+/// gets every slow item out among the first few hundred; an input polled first every time would
+/// keep them all waiting forever (tokio #2319).
+#[tokio::test]
+async fn one_endless_fast_input_does_not_starve_nine_slow_ones() {
+    let mut inputs: Vec<BoxStream<'static, usize>> = vec![futures::stream::repeat(0).boxed()];
+    for id in 1..=9 {
+        inputs.push(
+            EveryNthPoll {
+                id,
+                every: 3,
+                polls: 0,
+                left: 5,
+            }
+            .boxed(),
+        );
+    }
+    let first: Vec<usize> = within(rivulet::union(inputs).take(300).collect()).await;
+    for id in 1..=9 {
+        let got = first.iter().filter(|&&x| x == id).count();
+        assert_eq!(
+            got, 5,
+            "slow input {id} gave {got} of its 5 items in the first 300"
+        );
+    }
+    // The fast input still gets its turns: at least every other item is its.
+    assert!(first.iter().filter(|&&x| x == 0).count() >= 150);
+    // A slow input is never passed over for long: its items are at most 60 apart.
+    for id in 1..=9 {
+        let at: Vec<usize> = (0..first.len()).filter(|&i| first[i] == id).collect();
+        assert!(
+            at[0] < 60 && at.windows(2).all(|w| w[1] - w[0] <= 60),
+            "{id}: {at:?}"
+        );
+    }
+}

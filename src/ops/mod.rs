@@ -11,23 +11,34 @@ mod accumulate;
 mod buffer;
 mod collect_until;
 mod combine_latest;
+mod debounce;
 mod delay;
+mod event_fixed;
+mod event_session;
+mod event_time;
 mod filter;
 mod flatten_iter;
 mod forwarder;
 mod frequencies;
 mod keep;
 mod latest;
+mod map_async;
 mod partition;
 mod partition_by;
 mod partition_timeout;
 mod partition_unique;
 mod rate_limit;
+mod sample;
+mod session_window;
 mod share;
 mod sliding_window;
+mod throttle;
 mod timed_window;
+mod timed_window_by;
 mod timed_window_unique;
 mod timer;
+mod try_map;
+mod try_retain;
 mod union;
 mod unique;
 mod unique_batch;
@@ -39,21 +50,32 @@ pub use accumulate::Accumulate;
 pub use buffer::Buffer;
 pub use collect_until::CollectUntil;
 pub use combine_latest::{CombineLatest, CombineLatest3, CombineLatestAll, EmitOn};
+pub use debounce::Debounce;
 pub use delay::Delay;
+pub use event_fixed::{SlidingWindows, TumblingWindows};
+pub use event_session::SessionWindows;
+pub use event_time::{EventTime, Timestamp, Unkeyed, Windowed};
 pub use filter::Retain;
 pub use flatten_iter::FlattenIter;
 pub use frequencies::Frequencies;
 pub use keep::Keep;
 pub use latest::Latest;
+pub use map_async::MapAsync;
 pub use partition::Partition;
 pub use partition_by::PartitionBy;
 pub use partition_timeout::PartitionTimeout;
 pub use partition_unique::PartitionUnique;
 pub use rate_limit::RateLimit;
+pub use sample::Sample;
+pub use session_window::SessionWindow;
 pub use share::Share;
 pub use sliding_window::SlidingWindow;
+pub use throttle::Throttle;
 pub use timed_window::TimedWindow;
+pub use timed_window_by::TimedWindowBy;
 pub use timed_window_unique::TimedWindowUnique;
+pub use try_map::{Errors, TryMap};
+pub use try_retain::TryRetain;
 pub use union::{Union, UnionAll};
 pub use unique::{Unique, UniqueBy};
 pub use zip::{Zip, Zip3, ZipAll};
@@ -827,6 +849,293 @@ pub trait StreamzExt: Stream {
         Self: Sized,
     {
         RateLimit::new(self, dur)
+    }
+
+    /// Tags each item with its own time, `ts_fn(&item)`, and follows a watermark: the largest
+    /// timestamp seen minus `max_delay` (saturating). On the [`EventTime`] it returns, choose
+    /// [`tumbling`](EventTime::tumbling), [`sliding`](EventTime::sliding) or
+    /// [`session`](EventTime::session) windows, each optionally `keyed` and with
+    /// `allowed_lateness`; they yield [`Windowed`] values.
+    ///
+    /// A window comes out once the watermark is strictly past its end plus the allowed lateness;
+    /// windows that close together come out in order of end, then key. An item whose windows
+    /// have all closed comes out as [`Windowed::Late`]: nothing is dropped. When the upstream
+    /// ends, every open window comes out. With [`idle_timeout`](EventTime::idle_timeout) a
+    /// quiet upstream does not hold its windows open. Timestamps are any [`Timestamp`]: `u64`,
+    /// `i64` (spans of the same type) or [`SystemTime`](std::time::SystemTime) (spans are
+    /// `Duration`s).
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// use rivulet::Windowed;
+    /// # futures::executor::block_on(async {
+    /// // Readings (time, value) out of order by up to 5.
+    /// let readings = futures::stream::iter([(1_u64, 'a'), (12, 'b'), (8, 'c'), (30, 'd'), (2, 'e')]);
+    /// let out: Vec<Windowed<(u64, char)>> =
+    ///     readings.event_time(|r| r.0, 5).tumbling(10).collect().await;
+    /// assert_eq!(
+    ///     out,
+    ///     vec![
+    ///         // 30 moves the watermark to 25, past [0, 10) and [10, 20).
+    ///         Windowed::Window { start: 0, end: 10, key: (), items: vec![(1, 'a'), (8, 'c')] },
+    ///         Windowed::Window { start: 10, end: 20, key: (), items: vec![(12, 'b')] },
+    ///         Windowed::Late((2, 'e')),
+    ///         Windowed::Window { start: 30, end: 40, key: (), items: vec![(30, 'd')] },
+    ///     ]
+    /// );
+    /// # });
+    /// ```
+    fn event_time<F, Ts>(self, ts_fn: F, max_delay: Ts::Delta) -> EventTime<Self, F, Ts>
+    where
+        Self: Sized,
+        F: FnMut(&Self::Item) -> Ts,
+        Ts: Timestamp,
+    {
+        EventTime::new(self, ts_fn, max_delay)
+    }
+
+    /// Lets an item out once `dur` has passed without a newer one; the newest wins (ReactiveX's
+    /// `debounce`). Items are taken as they come, so a rendezvous `emit` upstream returns at
+    /// once; a burst of items closer than `dur` apart comes out as its last item, `dur` after it.
+    /// When the upstream ends, a held item comes out at once.
+    ///
+    /// # Panics
+    /// If `dur` is zero (`dur` must be at least 1ns).
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let source = Source::new();
+    /// let list = source.stream().debounce(Duration::from_millis(100)).sink_to_list();
+    /// for x in 0..3 {
+    ///     source.emit(x).await.unwrap(); // a burst: each replaces the one before
+    ///     tokio::time::sleep(Duration::from_millis(10)).await;
+    /// }
+    /// tokio::time::sleep(Duration::from_millis(200)).await;
+    /// source.emit(3).await.unwrap();
+    /// source.close();
+    /// assert_eq!(list.await.unwrap(), vec![2, 3]);
+    /// # }
+    /// ```
+    #[track_caller]
+    fn debounce(self, dur: std::time::Duration) -> Debounce<Self>
+    where
+        Self: Sized,
+    {
+        Debounce::new(self, dur)
+    }
+
+    /// Lets the first item through, then drops every item for `dur`; the next item after that
+    /// passes and starts another `dur` (ReactiveX's `throttleFirst`; the dropping cousin of
+    /// [`rate_limit`](StreamzExt::rate_limit)). It keeps taking from its upstream, so a
+    /// rendezvous `emit` never waits; [`Throttle::dropped`] counts what it dropped.
+    ///
+    /// # Panics
+    /// If `dur` is zero (`dur` must be at least 1ns).
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let source = Source::new();
+    /// let list = source.stream().throttle(Duration::from_millis(100)).sink_to_list();
+    /// for x in 0..10 {
+    ///     source.emit(x).await.unwrap(); // one every 30 ms
+    ///     tokio::time::sleep(Duration::from_millis(30)).await;
+    /// }
+    /// // 0 at 0 ms, 4 at 120 ms, 8 at 240 ms; the rest were dropped.
+    /// assert_eq!(list.snapshot(), vec![0, 4, 8]);
+    /// # }
+    /// ```
+    #[track_caller]
+    fn throttle(self, dur: std::time::Duration) -> Throttle<Self>
+    where
+        Self: Sized,
+    {
+        Throttle::new(self, dur)
+    }
+
+    /// Every `dur`, the newest item since the last sample, if there is one (ReactiveX's
+    /// `sample`). The intervals are aligned to this call, as in
+    /// [`timed_window`](StreamzExt::timed_window); items are taken as they come, so a rendezvous
+    /// `emit` upstream returns at once. When the upstream ends, an item not yet sampled comes
+    /// out at once: the last item is never lost.
+    ///
+    /// # Panics
+    /// If `dur` is zero (`dur` must be at least 1ns).
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let source = Source::new();
+    /// let list = source.stream().sample(Duration::from_millis(100)).sink_to_list();
+    /// for x in 0..10 {
+    ///     source.emit(x).await.unwrap(); // one every 30 ms: 0 ms, 30 ms, ... 270 ms
+    ///     tokio::time::sleep(Duration::from_millis(30)).await;
+    /// }
+    /// tokio::time::sleep(Duration::from_millis(50)).await;
+    /// // Sampled at 100, 200 and 300 ms.
+    /// assert_eq!(list.snapshot(), vec![3, 6, 9]);
+    /// # }
+    /// ```
+    #[track_caller]
+    fn sample(self, dur: std::time::Duration) -> Sample<Self>
+    where
+        Self: Sized,
+    {
+        Sample::new(self, dur)
+    }
+
+    /// Runs `f`'s future for each item, up to `n` at once, and yields their outputs in input
+    /// order (streamz's `map_async`, with a concurrency limit). A future that finished waits for
+    /// the ones before it, and still counts towards `n`. It takes a new item only while fewer
+    /// than `n` are in flight: that is its back-pressure. With a rendezvous `Source` upstream,
+    /// the emit of the item that fills the last slot returns once a slot is free again.
+    ///
+    /// # Panics
+    /// If `n` is 0 (`n` must be at least 1): futures' `buffered(0)` would wait forever.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let start = tokio::time::Instant::now();
+    /// let slow_double = |x: u64| async move {
+    ///     tokio::time::sleep(Duration::from_millis(100 * (3 - x))).await;
+    ///     x * 2
+    /// };
+    /// let out: Vec<u64> = futures::stream::iter(0..3).map_async(3, slow_double).collect().await;
+    /// assert_eq!(out, vec![0, 2, 4]); // in order, although 2 finished first
+    /// assert_eq!(start.elapsed(), Duration::from_millis(300)); // all three at once
+    /// # }
+    /// ```
+    #[track_caller]
+    fn map_async<F, Fut>(self, n: usize, f: F) -> MapAsync<Self, F, Fut>
+    where
+        Self: Sized,
+        F: FnMut(Self::Item) -> Fut,
+        Fut: std::future::Future,
+    {
+        MapAsync::new(self, n, f)
+    }
+
+    /// Maps each item with a closure that returns a `Result`: the `Ok` values flow on, and the
+    /// `Err`s go to the stream from [`TryMap::errors`] (a dead-letter branch), or are only
+    /// counted ([`TryMap::error_count`]) if nobody takes it. Unlike `try_stream!` or
+    /// `TryStreamExt`, an `Err` does not end the pipeline. A panic in `f` still ends it.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut numbers = futures::stream::iter(["4", "four", "2"]).try_map(|s| s.parse::<u8>());
+    /// let bad = numbers.errors().map(|e| e.to_string()).sink_to_list();
+    /// assert_eq!(numbers.collect::<Vec<_>>().await, vec![4, 2]);
+    /// assert_eq!(bad.await.unwrap(), vec!["invalid digit found in string"]);
+    /// # }
+    /// ```
+    fn try_map<F, U, E>(self, f: F) -> TryMap<Self, F, E>
+    where
+        Self: Sized,
+        F: FnMut(Self::Item) -> Result<U, E>,
+    {
+        TryMap::new(self, f)
+    }
+
+    /// Keeps the items for which `pred` gives `Ok(true)` and drops those with `Ok(false)`; the
+    /// `Err`s go to the stream from [`TryRetain::errors`], or are only counted
+    /// ([`TryRetain::error_count`]) if nobody takes it. An `Err` does not end the pipeline.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut adults = futures::stream::iter(["31", "?", "12"])
+    ///     .try_retain(|age| age.parse::<u8>().map(|a| a >= 18));
+    /// let unreadable = adults.errors().sink_to_list();
+    /// assert_eq!(adults.collect::<Vec<_>>().await, vec!["31"]);
+    /// assert_eq!(unreadable.await.unwrap().len(), 1);
+    /// # }
+    /// ```
+    fn try_retain<F, E>(self, pred: F) -> TryRetain<Self, F, E>
+    where
+        Self: Sized,
+        F: FnMut(&Self::Item) -> Result<bool, E>,
+    {
+        TryRetain::new(self, pred)
+    }
+
+    /// Sessions in processing time: a `Vec` of items that came less than `gap` apart, emitted
+    /// once `gap` has passed without an item (streamz has no such operator; for sessions in
+    /// the items' own time see [`event_time`](StreamzExt::event_time)). Items are taken as they
+    /// come, so a rendezvous `emit` upstream returns at once. When the upstream ends, the
+    /// current session comes out at once. Sessions are never empty.
+    ///
+    /// # Panics
+    /// If `gap` is zero (`gap` must be at least 1ns).
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let source = Source::new();
+    /// let list = source.stream().session_window(Duration::from_secs(1)).sink_to_list();
+    /// for (x, pause) in [(1, 100), (2, 1200), (3, 1500), (4, 0)] {
+    ///     source.emit(x).await.unwrap();
+    ///     tokio::time::sleep(Duration::from_millis(pause)).await;
+    /// }
+    /// source.close();
+    /// assert_eq!(list.await.unwrap(), vec![vec![1, 2], vec![3], vec![4]]);
+    /// # }
+    /// ```
+    #[track_caller]
+    fn session_window(self, gap: std::time::Duration) -> SessionWindow<Self>
+    where
+        Self: Sized,
+    {
+        SessionWindow::new(self, gap)
+    }
+
+    /// [`timed_window`](StreamzExt::timed_window) by key: each interval of `dur` emits a `Vec`
+    /// of `(key, items)`, one per key that had items, in the order each key first came in that
+    /// interval (an empty `Vec` for an empty interval). As in `timed_window`, intervals are
+    /// aligned to this call and a last window comes out when the upstream ends.
+    ///
+    /// # Panics
+    /// If `dur` is zero (`dur` must be at least 1ns).
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let source = Source::new();
+    /// let list = source
+    ///     .stream()
+    ///     .timed_window_by(Duration::from_secs(1), |word: &&str| word.len())
+    ///     .sink_to_list();
+    /// for word in ["a", "bb", "c"] {
+    ///     source.emit(word).await.unwrap();
+    /// }
+    /// tokio::time::sleep(Duration::from_millis(1500)).await;
+    /// assert_eq!(list.snapshot(), vec![vec![(1, vec!["a", "c"]), (2, vec!["bb"])]]);
+    /// # }
+    /// ```
+    #[track_caller]
+    fn timed_window_by<K, F>(self, dur: std::time::Duration, key: F) -> TimedWindowBy<Self, K, F>
+    where
+        Self: Sized,
+        K: std::hash::Hash + Eq + Clone,
+        F: FnMut(&Self::Item) -> K,
+    {
+        TimedWindowBy::new(self, dur, key)
     }
 
     // @methods (keep this line: operator methods are added above it)

@@ -41,7 +41,7 @@ impl Intervals {
     /// `MissedTickBehavior::Skip` does, rather than caught up on as a burst of empty windows:
     /// a burst would come out faster than such a consumer takes it, so the window would never get
     /// back to taking items. The windows stay on the grid either way.
-    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    pub(super) fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         futures::ready!(self.timer.poll_until(self.next_close, cx));
         self.next_close += self.interval;
         let now = Instant::now();
@@ -56,13 +56,16 @@ impl Intervals {
     }
 }
 
-/// What a window collects: every item, or one per key.
+/// What a window collects: every item, one per key, or a batch per key.
 pub(super) trait Window<T> {
+    type Out;
     fn push(&mut self, x: T);
-    fn take(&mut self) -> Vec<T>;
+    fn take(&mut self) -> Self::Out;
 }
 
 impl<T> Window<T> for Vec<T> {
+    type Out = Vec<T>;
+
     fn push(&mut self, x: T) {
         Vec::push(self, x);
     }
@@ -78,13 +81,13 @@ impl<T> Window<T> for Vec<T> {
 /// the next item at once: a rendezvous `emit` upstream returns as soon as the window holds its
 /// item, even when a slow consumer made a window overdue. `done` is set once the upstream has
 /// ended and the last window is out.
-pub(super) fn poll_windows<S: Stream>(
+pub(super) fn poll_windows<S: Stream, W: Window<S::Item>>(
     mut stream: Pin<&mut S>,
     intervals: &mut Intervals,
     done: &mut bool,
-    window: &mut impl Window<S::Item>,
+    window: &mut W,
     cx: &mut Context<'_>,
-) -> Poll<Option<Vec<S::Item>>> {
+) -> Poll<Option<W::Out>> {
     if *done {
         return Poll::Ready(None);
     }

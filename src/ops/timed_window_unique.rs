@@ -34,6 +34,8 @@ struct KeyedWindow<K, F, T> {
 }
 
 impl<K: Hash + Eq, F: FnMut(&T) -> K, T> Window<T> for KeyedWindow<K, F, T> {
+    type Out = Vec<T>;
+
     fn push(&mut self, x: T) {
         let key = call_user("timed_window_unique", || (self.key)(&x));
         self.batch.insert(key, x);

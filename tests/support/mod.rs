@@ -16,3 +16,41 @@ pub(crate) async fn within<F: Future>(future: F) -> F::Output {
         .await
         .expect("deadlock or hang: the future never finished")
 }
+
+/// Emits the items `0..gaps.len()` into a rendezvous [`rivulet::Source`] on tokio's paused
+/// clock, `lead` after the start and then sleeping `gaps[i]` after item `i`, then `tail`, then
+/// closes it; the source's stream goes through `op`. Gives each output with the time it came
+/// out, since the start. (tokio's timers have millisecond resolution.)
+pub(crate) fn run_timed<S>(
+    lead: Duration,
+    gaps: &[Duration],
+    tail: Duration,
+    op: impl FnOnce(futures::stream::BoxStream<'static, usize>) -> S,
+) -> Vec<(S::Item, Duration)>
+where
+    S: futures::Stream + Send + 'static,
+    S::Item: Send + 'static,
+{
+    use futures::StreamExt as _;
+    use rivulet::StreamzExt as _;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a paused current-thread runtime builds");
+    rt.block_on(async {
+        let start = tokio::time::Instant::now();
+        let source = rivulet::Source::new();
+        let list = op(source.stream().boxed())
+            .map(move |x| (x, start.elapsed()))
+            .sink_to_list();
+        tokio::time::sleep(lead).await;
+        for (i, gap) in gaps.iter().enumerate() {
+            within(source.emit(i)).await.expect("the pipeline is alive");
+            tokio::time::sleep(*gap).await;
+        }
+        tokio::time::sleep(tail).await;
+        source.close();
+        within(list).await.expect("the pipeline does not panic")
+    })
+}
