@@ -124,6 +124,7 @@ pub mod ops;
 pub mod remote;
 pub mod sink;
 pub mod source;
+mod util;
 
 pub use error::{Closed, Error};
 pub use ops::StreamzExt;

@@ -9,7 +9,7 @@ use futures::{Stream, StreamExt};
 use tokio::task::{JoinError, JoinHandle};
 
 use crate::error::{Error, panic_message};
-use crate::ops::call_user;
+use crate::util::call_user;
 
 /// A running pipeline spawned by [`sink`](crate::StreamzExt::sink): a future of its end.
 ///

@@ -1,10 +1,7 @@
 //! Local operators: [`StreamzExt`], implemented for every [`futures::Stream`], one family per file.
 
-use std::panic::AssertUnwindSafe;
-
 use futures::Stream;
 
-use crate::error::panic_message;
 use crate::sink::{ListSink, SinkHandle, spawn_sink};
 
 mod accumulate;
@@ -82,21 +79,7 @@ pub use zip::{Zip, Zip3, ZipAll};
 pub use zip_latest::ZipLatest;
 // @exports (keep this line: operator types are re-exported above it)
 
-/// Calls a user closure on behalf of operator `op`; a panic is re-raised with the operator's name
-/// in front of its message, so the [`SinkHandle`] that reports it says where it happened.
-#[inline]
-pub(crate) fn call_user<R>(op: &'static str, f: impl FnOnce() -> R) -> R {
-    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
-        Ok(r) => r,
-        Err(payload) => panic!("`{op}` closure panicked: {}", panic_message(&*payload)),
-    }
-}
-
-/// Panics with the crate's standard message when a size parameter is zero.
-#[track_caller]
-pub(crate) fn assert_nonzero(value: usize, op: &str, parameter: &str) {
-    assert!(value >= 1, "{op}: `{parameter}` must be at least 1, got 0");
-}
+pub(crate) use crate::util::{assert_nonzero, call_user};
 
 /// streamz's operators on every [`futures::Stream`].
 ///

@@ -65,7 +65,7 @@ impl ClientBuilder {
     /// # Panics
     /// If `workers` is 0.
     pub fn workers(mut self, workers: usize) -> Self {
-        crate::ops::assert_nonzero(workers, "ClientBuilder::workers", "workers");
+        crate::util::assert_nonzero(workers, "ClientBuilder::workers", "workers");
         self.workers = workers;
         self
     }
@@ -75,7 +75,7 @@ impl ClientBuilder {
     /// # Panics
     /// If `slots` is 0.
     pub fn slots(mut self, slots: usize) -> Self {
-        crate::ops::assert_nonzero(slots, "ClientBuilder::slots", "slots");
+        crate::util::assert_nonzero(slots, "ClientBuilder::slots", "slots");
         self.slots = Some(slots);
         self
     }

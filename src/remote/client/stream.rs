@@ -343,7 +343,7 @@ impl<T: Portable> RemoteStream<T> {
     /// # }
     /// ```
     pub fn buffered(self, n: usize) -> RemoteStream<T> {
-        crate::ops::assert_nonzero(n, "buffered", "n");
+        crate::util::assert_nonzero(n, "buffered", "n");
         let items = self.items.buffer(n).boxed();
         let client = self.client.clone();
         RemoteStream { items, client }

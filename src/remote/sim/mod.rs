@@ -181,7 +181,7 @@ impl Simulation {
     /// # Panics
     /// If `workers` is 0.
     pub fn start_with(workers: usize, faults: Faults, limits: Limits) -> Simulation {
-        crate::ops::assert_nonzero(workers, "Simulation::start", "workers");
+        crate::util::assert_nonzero(workers, "Simulation::start", "workers");
         let stop = CancellationToken::new();
         let mut rng = SimRng::new(faults.seed);
         let addrs: Vec<SocketAddr> = (0..workers)

@@ -116,7 +116,7 @@ impl WorkerConfig {
     /// # Panics
     /// If `slots` is 0.
     pub fn slots(mut self, slots: usize) -> Self {
-        crate::ops::assert_nonzero(slots, "WorkerConfig::slots", "slots");
+        crate::util::assert_nonzero(slots, "WorkerConfig::slots", "slots");
         self.slots = slots;
         self
     }
