@@ -326,3 +326,17 @@ async fn retain_keeps_order() {
         (0..20).filter(|x| x % 2 == 0).collect::<Vec<_>>()
     );
 }
+
+/// Dask's `client.submit(f, x)`: one task on one input, awaited with `fetch`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_runs_one_task_and_fetch_awaits_it() {
+    let client = rivulet::Client::local(2).await.expect("workers start");
+    let handles: Vec<_> = (0..20_i64).map(|x| client.submit(inc, x)).collect();
+    let mut out = Vec::new();
+    for handle in &handles {
+        out.push(handle.fetch().await.expect("ran"));
+    }
+    assert_eq!(out, (1..=20).collect::<Vec<_>>());
+    let workers: std::collections::HashSet<_> = handles.iter().map(|h| h.worker()).collect();
+    assert_eq!(workers.len(), 2, "tasks are placed like scattered items");
+}

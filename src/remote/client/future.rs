@@ -200,7 +200,7 @@ impl Value {
                         moved.push(client.move_to(input, &target).await);
                     }
                     let moved: Vec<&Arc<Value>> = moved.iter().collect();
-                    let (mut remade, _) = client.submit(kind, &function, &params, &moved, outputs, true);
+                    let (mut remade, _) = client.submit_task(kind, &function, &params, &moved, outputs, true);
                     Ok(remade.swap_remove(output))
                 }
             }

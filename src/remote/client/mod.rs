@@ -539,8 +539,46 @@ impl Client {
         .cloned()
     }
 
+    /// Runs the remote function `f` on `x` as one task (Dask's `client.submit(f, x)`): `x` is
+    /// sent to the worker with the least outstanding work, the task runs there, and the handle
+    /// stands for its result, which [`fetch`](RemoteFuture::fetch) brings here. A lost worker's
+    /// task is run again elsewhere, as a scattered item's would be.
+    ///
+    /// ```
+    /// #[rivulet::remote]
+    /// fn shout(text: String) -> String {
+    ///     text.to_uppercase()
+    /// }
+    ///
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = rivulet::Client::local(1).await?;
+    /// let answer = client.submit(shout, "hello".to_owned());
+    /// assert_eq!(answer.fetch().await?, "HELLO");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn submit<F>(&self, f: F, x: F::Input) -> RemoteFuture<F::Output>
+    where
+        F: crate::RemoteFn,
+        F::Input: Serialize,
+    {
+        let input = self.scatter(x);
+        let function: Arc<str> = Arc::from(F::NAME);
+        let value = match postcard::to_allocvec(&f) {
+            Ok(params) => {
+                let params = Bytes::from(params);
+                let (mut outputs, _) =
+                    self.submit_task(TaskKind::Map, &function, &params, &[&input.value], 1, true);
+                outputs.swap_remove(0)
+            }
+            Err(error) => self.failed_value(&input.value.link, TaskError::codec(&error)),
+        };
+        RemoteFuture::from_shared(value)
+    }
+
     /// Submits a task on the worker of `inputs[0]`; returns the outputs' values and the status.
-    pub(crate) fn submit(
+    pub(crate) fn submit_task(
         &self,
         kind: TaskKind,
         function: &Arc<str>,

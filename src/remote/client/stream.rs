@@ -129,7 +129,7 @@ impl<T: Portable> RemoteStream<T> {
             .map(move |input| {
                 let value = match &params {
                     Ok(params) => {
-                        let (mut outputs, _) = client.submit(
+                        let (mut outputs, _) = client.submit_task(
                             TaskKind::Map,
                             &function,
                             params,
@@ -260,7 +260,7 @@ impl<T: Portable> RemoteStream<T> {
                         }
                     };
                     let item = client.move_to(&input.value, &current.link).await;
-                    let (mut outputs, _) = client.submit(
+                    let (mut outputs, _) = client.submit_task(
                         TaskKind::Accumulate,
                         &function,
                         &params,
@@ -305,7 +305,7 @@ impl<T: Portable> RemoteStream<T> {
                 let client = client.clone();
                 async move {
                     let right = client.move_to(&right.value, &left.value.link).await;
-                    let (mut outputs, _) = client.submit(
+                    let (mut outputs, _) = client.submit_task(
                         TaskKind::Zip,
                         &Arc::from(""),
                         &Bytes::new(),
@@ -434,7 +434,8 @@ async fn retain_one(
         Err(error) => return Some(client.failed_value(&input.link, error)),
     };
     for _ in 0..RETAIN_ATTEMPTS {
-        let (_, verdict) = client.submit(TaskKind::Retain, function, &params, &[&input], 0, false);
+        let (_, verdict) =
+            client.submit_task(TaskKind::Retain, function, &params, &[&input], 0, false);
         let error = match verdict.await {
             Ok(done) => return (done.verdict != Some(false)).then_some(input),
             Err(error) => error,
