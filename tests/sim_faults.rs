@@ -271,4 +271,3 @@ fn a_stalled_worker_is_given_up_at_the_deadline() {
         assert_eq!(sim.alive(), vec![false, true, true]);
     });
 }
-

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rivulet::remote::proto::{ClientMessage, Hello, HelloReply, MAX_HELLO, Reply, encode};
 use rivulet::remote::transport::{
@@ -21,6 +22,9 @@ const FAKE_MAX: usize = 64 << 20;
 pub(crate) struct FakeWorker {
     pub(crate) addr: SocketAddr,
     pub(crate) trust: Trust,
+    /// How many connections the client closed (a client giving up on this worker); a client
+    /// that redials may come back after that.
+    pub(crate) closed_by_client: Arc<AtomicUsize>,
     endpoint: quinn::Endpoint,
     serving: tokio::task::JoinHandle<()>,
 }
@@ -57,21 +61,40 @@ impl FakeWorker {
         let addr = endpoint.local_addr().unwrap();
         let accepting = endpoint.clone();
         let behaviour = Arc::new(behaviour);
+        let closed_by_client = Arc::new(AtomicUsize::new(0));
+        let closed = Arc::clone(&closed_by_client);
         let serving = tokio::spawn(async move {
             while let Some(incoming) = accepting.accept().await {
                 let behaviour = Arc::clone(&behaviour);
+                let closed = Arc::clone(&closed);
                 tokio::spawn(async move {
-                    if let Ok(connection) = incoming.await {
-                        behaviour(connection).await;
-                    }
+                    let Ok(connection) = incoming.await else {
+                        return;
+                    };
+                    let watched = connection.clone();
+                    tokio::spawn(async move {
+                        if let quinn::ConnectionError::ApplicationClosed(_) = watched.closed().await
+                        {
+                            closed.fetch_add(1, Ordering::SeqCst);
+                        }
+                    });
+                    behaviour(connection).await;
                 });
             }
         });
         FakeWorker {
             addr,
             trust,
+            closed_by_client,
             endpoint,
             serving,
+        }
+    }
+
+    /// Waits until the client has closed a connection to this fake (given it up).
+    pub(crate) async fn given_up(&self) {
+        while self.closed_by_client.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
 

@@ -172,6 +172,10 @@ pub(crate) async fn closed_by_worker(connection: &quinn::Connection, guard: Dura
     }
 }
 
+/// Held by a test while it measures this process's memory, so that two such tests of one
+/// binary do not measure each other.
+pub(crate) static MEMORY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The resident memory of process `pid` (`"self"` for this one), in bytes.
 pub(crate) fn rss_of(pid: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();

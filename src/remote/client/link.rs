@@ -411,5 +411,6 @@ async fn read_replies(
         }
     }
     writer.abort();
-    link.fail_all();
+    // Close the connection too: after a bad frame the worker may still be there.
+    link.close();
 }

@@ -82,16 +82,6 @@ pub enum Violation {
         /// The limit.
         max: u64,
     },
-    /// A value arriving in pieces would take the client over its quota of bytes held (the
-    /// pieces cannot be kept, and a typed refusal needs the whole value's key: the client is
-    /// told by the connection closing).
-    #[error("a value of {len} bytes under {key:?} would take the client over its quota")]
-    OverQuota {
-        /// The value's key.
-        key: Key,
-        /// Its announced length.
-        len: u64,
-    },
     /// A piece of a scattered value does not fit the pieces before it.
     #[error("a piece of the value under {key:?} does not fit: {reason}")]
     BadPiece {
@@ -131,7 +121,11 @@ struct Unfinished {
 #[derive(Debug)]
 struct Assembly {
     total: u64,
+    /// The bytes of its pieces so far (kept in `bytes`, unless the value is refused).
+    received: u64,
     bytes: BytesMut,
+    /// Why the value will not be kept: its pieces are only counted.
+    refused: Option<Failure>,
 }
 
 /// How much buffer a value arriving in pieces gets up front; it grows as the pieces come, so a
@@ -326,26 +320,37 @@ impl WorkerSession {
     }
 
     fn piece(&mut self, key: Key, total: u64, offset: u64, chunk: Bytes) -> Result<(), Violation> {
-        let assembly = match self.pieces.get_mut(&key) {
-            Some(assembly) => assembly,
-            None => {
-                self.check_vacant(key)?;
-                if self.bytes_held().saturating_add(total) > self.limits.max_bytes_held {
-                    return Err(Violation::OverQuota { key, len: total });
-                }
-                if total > self.limits.max_value {
-                    return Err(Violation::ValueTooLarge {
-                        key,
-                        len: total,
-                        max: self.limits.max_value,
-                    });
-                }
-                let reserve = usize::try_from(total.min(ASSEMBLY_RESERVE)).unwrap_or(0);
-                self.pieces.entry(key).or_insert(Assembly {
-                    total,
-                    bytes: BytesMut::with_capacity(reserve),
-                })
+        if !self.pieces.contains_key(&key) {
+            self.check_vacant(key)?;
+            if total > self.limits.max_value {
+                return Err(Violation::ValueTooLarge {
+                    key,
+                    len: total,
+                    max: self.limits.max_value,
+                });
             }
+            // A value that would take the client over its quota is refused as a whole: its
+            // pieces are counted and dropped, and its key holds the typed refusal.
+            let refused = match self.within_quota(total, Held::Pending(TaskId(u64::MAX))) {
+                Held::Failed(failure) => Some(failure),
+                _ => None,
+            };
+            let reserve = match refused {
+                Some(_) => 0,
+                None => usize::try_from(total.min(ASSEMBLY_RESERVE)).unwrap_or(0),
+            };
+            self.pieces.insert(
+                key,
+                Assembly {
+                    total,
+                    received: 0,
+                    bytes: BytesMut::with_capacity(reserve),
+                    refused,
+                },
+            );
+        }
+        let Some(assembly) = self.pieces.get_mut(&key) else {
+            return Ok(());
         };
         if assembly.total != total {
             return Err(Violation::BadPiece {
@@ -353,24 +358,32 @@ impl WorkerSession {
                 reason: "its total length differs from the first piece's",
             });
         }
-        if assembly.bytes.len() as u64 != offset {
+        if assembly.received != offset {
             return Err(Violation::BadPiece {
                 key,
                 reason: "it does not start where the pieces before it end",
             });
         }
-        let after = (assembly.bytes.len() as u64).saturating_add(chunk.len() as u64);
+        let after = assembly.received.saturating_add(chunk.len() as u64);
         if after > total {
             return Err(Violation::BadPiece {
                 key,
                 reason: "it runs past the announced length",
             });
         }
-        assembly.bytes.extend_from_slice(&chunk);
+        assembly.received = after;
+        if assembly.refused.is_none() {
+            assembly.bytes.extend_from_slice(&chunk);
+        }
         if after == total {
             if let Some(assembly) = self.pieces.remove(&key) {
-                let bytes = assembly.bytes.freeze();
-                let held = self.within_quota(bytes.len() as u64, Held::Ready(bytes));
+                let held = match assembly.refused {
+                    Some(failure) => Held::Failed(failure),
+                    None => {
+                        let bytes = assembly.bytes.freeze();
+                        self.within_quota(bytes.len() as u64, Held::Ready(bytes))
+                    }
+                };
                 self.store(key, held);
             }
         }

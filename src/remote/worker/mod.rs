@@ -429,12 +429,14 @@ async fn accept_loop(endpoint: &quinn::Endpoint, shared: &Arc<WorkerShared>) {
             incoming.refuse();
             continue;
         }
+        // Past the handshake cap a peer must first prove it owns its address (answer a QUIC
+        // retry), which a flood of forged or abandoned attempts does not; one that has is let
+        // through, up to the connection cap, so clients still get in during such a flood.
         let handshaking = shared.handshaking.load(Ordering::Acquire);
-        if handshaking >= shared.admission.max_handshakes {
-            if !incoming.remote_address_validated() {
+        if handshaking >= shared.admission.max_handshakes && !incoming.remote_address_validated() {
+            if incoming.may_retry() {
                 let _ = incoming.retry();
             } else {
-                debug!(%remote, "refusing a connection: too many handshakes in progress");
                 incoming.refuse();
             }
             continue;
