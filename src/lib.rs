@@ -119,12 +119,14 @@
 //!
 //! [streamz]: https://streamz.readthedocs.io
 
+pub mod ack;
 pub mod error;
 pub mod ops;
 pub mod remote;
 pub mod sink;
 pub mod source;
 
+pub use ack::{Ack, Acked};
 pub use error::{Closed, Error};
 pub use ops::StreamzExt;
 pub use ops::{combine_latest_all, combine_latest3, union, zip_all, zip3};
