@@ -125,6 +125,7 @@ pub mod ops;
 pub mod remote;
 pub mod sink;
 pub mod source;
+pub mod sources;
 
 pub use ack::{Ack, Acked};
 pub use error::{Closed, Error};

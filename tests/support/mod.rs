@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod certs;
+pub(crate) mod tempdir;
 
 use std::future::Future;
 use std::time::Duration;
