@@ -385,8 +385,12 @@ async fn read_checkpoint(path: &Path) -> Option<FilePos> {
 }
 
 async fn write_checkpoint(path: &Path, pos: &FilePos) -> std::io::Result<()> {
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
+    // A name of its own per write, so that two writes (a dropped stream's last one and a new
+    // stream's first) never rename each other's file away.
+    tmp.push(format!(".{}.{n}.tmp", std::process::id()));
     let tmp = PathBuf::from(tmp);
     let mut file = tokio::fs::File::create(&tmp).await?;
     file.write_all(format_checkpoint(pos).as_bytes()).await?;
