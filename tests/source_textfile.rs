@@ -50,9 +50,9 @@ async fn json_lines_as_they_are_appended() {
     let dir = TempDir::new("textfile-json");
     let path = dir.join("data.jsonl");
     append(&path, b"{\"x\": 1}\n{\"x\": 2}\n{\"x\": 3}\n");
-    let xs = from_textfile(&path)
-        .poll_interval(FAST)
-        .map(|line| serde_json::from_str::<serde_json::Value>(&line.unwrap()).unwrap()["x"].clone());
+    let xs = from_textfile(&path).poll_interval(FAST).map(|line| {
+        serde_json::from_str::<serde_json::Value>(&line.unwrap()).unwrap()["x"].clone()
+    });
     let mut xs = Box::pin(xs);
     for x in 1..=3 {
         assert_eq!(next(&mut xs).await, x);
@@ -151,7 +151,9 @@ async fn an_overlong_record_is_a_typed_error_and_memory_stays_bounded() {
     // 1 MiB without a delimiter, then the end of that record and a normal one.
     append(&path, &vec![b'x'; 1 << 20]);
     append(&path, b"end of the long one\nafter\n");
-    let mut lines = from_textfile(&path).max_record_size(1000).poll_interval(FAST);
+    let mut lines = from_textfile(&path)
+        .max_record_size(1000)
+        .poll_interval(FAST);
     assert_eq!(next(&mut lines).await.unwrap(), "short\n");
     assert!(matches!(
         next(&mut lines).await,
@@ -177,16 +179,24 @@ async fn checkpoint_resumes_after_the_last_done_record() {
     append(&path, b"a\nb\n\xff\nc\nd\n");
     let never_done;
     {
-        let mut lines = from_textfile(&path).poll_interval(FAST).checkpoint(&checkpoint);
+        let mut lines = from_textfile(&path)
+            .poll_interval(FAST)
+            .checkpoint(&checkpoint);
         assert_send_static(&lines);
         let a = next(&mut lines).await.unwrap();
         let b = next(&mut lines).await.unwrap();
         assert_eq!((&**a, &**b), ("a\n", "b\n"));
-        assert!(matches!(next(&mut lines).await, Err(SourceError::NotUtf8 { .. })));
+        assert!(matches!(
+            next(&mut lines).await,
+            Err(SourceError::NotUtf8 { .. })
+        ));
         let c = next(&mut lines).await.unwrap();
         drop(b);
         drop(c);
-        assert!(!checkpoint.exists(), "\"a\" is not done, so nothing is committed");
+        assert!(
+            !checkpoint.exists(),
+            "\"a\" is not done, so nothing is committed"
+        );
         drop(a); // now a, b, the bad record and c are done
         let d = next(&mut lines).await.unwrap();
         assert_eq!(&*d, "d\n");
@@ -194,10 +204,15 @@ async fn checkpoint_resumes_after_the_last_done_record() {
         never_done = d; // d is never done: the crash below must replay it
     }
     let saved = std::fs::read_to_string(&checkpoint).unwrap();
-    assert!(saved.ends_with(" 8\n"), "checkpoint after byte 8 (after c): {saved:?}");
+    assert!(
+        saved.ends_with(" 8\n"),
+        "checkpoint after byte 8 (after c): {saved:?}"
+    );
 
     append(&path, b"e\n");
-    let mut again = from_textfile(&path).poll_interval(FAST).checkpoint(&checkpoint);
+    let mut again = from_textfile(&path)
+        .poll_interval(FAST)
+        .checkpoint(&checkpoint);
     assert_eq!(&*next(&mut again).await.unwrap(), "d\n");
     assert_eq!(&*next(&mut again).await.unwrap(), "e\n");
     drop(never_done);
@@ -209,13 +224,17 @@ async fn a_checkpoint_of_a_rotated_file_starts_the_new_file_from_its_beginning()
     let (path, checkpoint) = (dir.join("log"), dir.join("log.checkpoint"));
     append(&path, b"old\n");
     {
-        let mut lines = from_textfile(&path).poll_interval(FAST).checkpoint(&checkpoint);
+        let mut lines = from_textfile(&path)
+            .poll_interval(FAST)
+            .checkpoint(&checkpoint);
         drop(next(&mut lines).await.unwrap());
         nothing_yet(&mut lines).await;
     }
     std::fs::rename(&path, dir.join("log.1")).unwrap();
     append(&path, b"new\n");
-    let mut again = from_textfile(&path).poll_interval(FAST).checkpoint(&checkpoint);
+    let mut again = from_textfile(&path)
+        .poll_interval(FAST)
+        .checkpoint(&checkpoint);
     assert_eq!(&*next(&mut again).await.unwrap(), "new\n");
 }
 

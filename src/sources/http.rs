@@ -232,8 +232,8 @@ async fn serve(listener: TcpListener, shared: Shared, mut shutdown: watch::Recei
                 let shared = shared.clone();
                 async move { Ok::<_, Infallible>(handle(request, shared).await) }
             });
-            let connection =
-                hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(socket), service);
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(socket), service);
             let mut connection = std::pin::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => {}

@@ -113,10 +113,7 @@ impl SourceError {
 
 #[track_caller]
 pub(crate) fn assert_delimiter(delimiter: &[u8], op: &str) {
-    assert!(
-        !delimiter.is_empty(),
-        "{op}: `delimiter` must not be empty"
-    );
+    assert!(!delimiter.is_empty(), "{op}: `delimiter` must not be empty");
 }
 
 #[track_caller]

@@ -218,7 +218,11 @@ impl Stream for Process {
             let (delimiter, max) = (&this.delimiter, this.max_record_size);
             let stream: BoxStream<'static, _> = match command.spawn() {
                 Err(e) => {
-                    let program = command.as_std().get_program().to_string_lossy().into_owned();
+                    let program = command
+                        .as_std()
+                        .get_program()
+                        .to_string_lossy()
+                        .into_owned();
                     let error = SourceError::io(format!("starting {program}"), e);
                     Box::pin(futures::stream::once(async move { Err(error) }))
                 }

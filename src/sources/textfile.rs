@@ -263,10 +263,7 @@ impl Stream for CheckpointedTextFile {
                 .flat_map(|follower| {
                     futures::stream::unfold(follower, |mut f| async move {
                         let event = f.next().await?;
-                        let Some(tracker) = f.checkpointer.as_ref().map(|c| c.tracker.clone())
-                        else {
-                            return None;
-                        };
+                        let tracker = f.checkpointer.as_ref().map(|c| c.tracker.clone())?;
                         let item = match event {
                             Event::Record { bytes, start, end } => {
                                 let ack = tracker.track(end);
@@ -342,7 +339,10 @@ const CHECKPOINT_HEADER: &str = "rivulet-textfile-checkpoint 1";
 
 fn format_checkpoint(pos: &FilePos) -> String {
     match pos.id {
-        Some(id) => format!("{CHECKPOINT_HEADER}\n{} {} {}\n", id.dev, id.ino, pos.offset),
+        Some(id) => format!(
+            "{CHECKPOINT_HEADER}\n{} {} {}\n",
+            id.dev, id.ino, pos.offset
+        ),
         None => format!("{CHECKPOINT_HEADER}\n- - {}\n", pos.offset),
     }
 }
@@ -430,10 +430,7 @@ impl Checkpointer {
         }
         let Some(pos) = current else { return Ok(()) };
         write_checkpoint(&self.path, &pos).await.map_err(|e| {
-            SourceError::io(
-                format!("writing checkpoint {}", self.path.display()),
-                e,
-            )
+            SourceError::io(format!("writing checkpoint {}", self.path.display()), e)
         })?;
         self.saved = current;
         Ok(())
@@ -460,8 +457,15 @@ impl Drop for Checkpointer {
 
 /// What the follower found next.
 enum Event {
-    Record { bytes: Bytes, start: u64, end: FilePos },
-    Skipped { error: SourceError, end: FilePos },
+    Record {
+        bytes: Bytes,
+        start: u64,
+        end: FilePos,
+    },
+    Skipped {
+        error: SourceError,
+        end: FilePos,
+    },
     Failed(SourceError),
 }
 
