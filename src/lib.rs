@@ -124,6 +124,7 @@ pub mod error;
 pub mod ops;
 pub mod remote;
 pub mod sink;
+pub mod sinks;
 pub mod source;
 pub mod sources;
 
