@@ -16,6 +16,33 @@
 //! # }
 //! ```
 
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
+#[cfg(feature = "nats")]
+pub mod nats;
 mod textfile;
 
 pub use textfile::TextFileSink;
+
+/// What a publisher (`sinks::mqtt`, `sinks::nats`, behind their features) reports when the broker does
+/// not take a message.
+///
+/// ```
+/// let err = rivulet::sinks::SinkError::Closed;
+/// assert_eq!(err.to_string(), "the publisher is closed");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SinkError {
+    /// The broker or the connection to it failed; `what` says what the publisher was doing.
+    #[error("{what}: {message}")]
+    Connector {
+        /// The connector and what it was doing.
+        what: String,
+        /// The client library's message.
+        message: String,
+    },
+    /// A message was sent after the publisher was closed.
+    #[error("the publisher is closed")]
+    Closed,
+}

@@ -28,6 +28,10 @@ use std::path::PathBuf;
 
 mod filenames;
 mod http;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
+#[cfg(feature = "nats")]
+pub mod nats;
 mod periodic;
 mod process;
 pub(crate) mod record;

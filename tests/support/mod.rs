@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub(crate) mod brokers;
 pub(crate) mod certs;
 pub(crate) mod tempdir;
 
