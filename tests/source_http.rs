@@ -22,6 +22,20 @@ async fn request(
     path: &str,
     body: &[u8],
 ) -> std::io::Result<String> {
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        request_once(addr, method, path, body),
+    )
+    .await
+    .expect("no answer within 30 s")
+}
+
+async fn request_once(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> std::io::Result<String> {
     let mut conn = TcpStream::connect(addr).await?;
     let head = format!(
         "{method} {path} HTTP/1.1\r\nhost: test\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",

@@ -21,6 +21,8 @@ pub mod mqtt;
 #[cfg(feature = "nats")]
 pub mod nats;
 mod textfile;
+#[cfg(feature = "websocket")]
+pub mod websocket;
 
 pub use textfile::TextFileSink;
 

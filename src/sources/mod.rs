@@ -37,6 +37,8 @@ mod process;
 pub(crate) mod record;
 mod tcp;
 mod textfile;
+#[cfg(feature = "websocket")]
+pub mod websocket;
 
 pub use filenames::{Filenames, filenames};
 pub use http::{HttpServer, from_http_server};
