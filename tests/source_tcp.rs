@@ -152,3 +152,24 @@ async fn dropping_the_stream_closes_the_listener() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(TcpStream::connect(addr).await.is_err());
 }
+
+#[tokio::test]
+async fn every_source_is_send_and_static() {
+    fn send_static<T: Send + 'static>(_: &T) {}
+    let tcp = from_tcp("127.0.0.1:0").await.unwrap();
+    send_static(&tcp);
+    let http = rivulet::sources::from_http_server("127.0.0.1:0")
+        .await
+        .unwrap();
+    send_static(&http);
+    send_static(&rivulet::sources::from_process(
+        tokio::process::Command::new("true"),
+    ));
+    send_static(&rivulet::sources::from_periodic(
+        Duration::from_secs(1),
+        || 1,
+    ));
+    send_static(&rivulet::sources::filenames("*"));
+    send_static(&rivulet::sources::from_textfile("x"));
+    send_static(&rivulet::sources::from_textfile("x").checkpoint("x.checkpoint"));
+}
