@@ -166,6 +166,6 @@ mod tests {
         // A too-long record that arrives whole in one chunk.
         r.extend(b"abcdefgh\nyes\n");
         assert_eq!(all(&mut r), vec![Err(()), Ok(Bytes::from("yes\n"))]);
-        assert_eq!(r.consumed(), 27);
+        assert_eq!(r.consumed(), 28);
     }
 }
