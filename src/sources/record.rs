@@ -130,7 +130,7 @@ mod tests {
 
     fn all(r: &mut Records) -> Vec<Result<Bytes, ()>> {
         let mut out = Vec::new();
-        for _ in 0..100 {
+        for _ in 0..10_000 {
             match r.next_record() {
                 Some(Split::Record(b)) => out.push(Ok(b)),
                 Some(Split::TooLong) => out.push(Err(())),
@@ -167,5 +167,38 @@ mod tests {
         r.extend(b"abcdefgh\nyes\n");
         assert_eq!(all(&mut r), vec![Err(()), Ok(Bytes::from("yes\n"))]);
         assert_eq!(r.consumed(), 28);
+    }
+
+    proptest::proptest! {
+        /// However the input is cut into reads, the records (and skipped ones) are the same as
+        /// splitting it whole, and the buffer never holds much more than the maximum.
+        #[test]
+        fn chunking_does_not_change_the_records(
+            data in proptest::collection::vec(proptest::sample::select(vec![b'a', b'b', b'\n', b'\r']), 0..400),
+            cuts in proptest::collection::vec(1_usize..50, 1..40),
+            crlf in proptest::bool::ANY,
+        ) {
+            let delimiter = if crlf { b"\r\n".to_vec() } else { b"\n".to_vec() };
+            let max = 8;
+            let mut whole = Records::new(delimiter.clone(), max);
+            whole.extend(&data);
+            let expected = all(&mut whole);
+            let mut chunked = Records::new(delimiter, max);
+            let mut got = Vec::new();
+            let mut rest = &data[..];
+            let mut i = 0;
+            while !rest.is_empty() {
+                let n = cuts[i % cuts.len()].min(rest.len());
+                chunked.extend(&rest[..n]);
+                rest = &rest[n..];
+                got.extend(all(&mut chunked));
+                proptest::prop_assert!(chunked.buf.len() <= max + 50);
+                i += 1;
+            }
+            // A too-long record split across reads is reported when it passes the maximum, which
+            // may be before its delimiter arrives: the same reports, in the same order.
+            proptest::prop_assert_eq!(got, expected);
+            proptest::prop_assert_eq!(chunked.consumed(), whole.consumed());
+        }
     }
 }
