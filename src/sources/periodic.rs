@@ -47,6 +47,7 @@ where
 }
 
 /// Stream of [`from_periodic`].
+#[pin_project::pin_project]
 #[must_use = "streams do nothing unless polled"]
 pub struct Periodic<F> {
     interval: Duration,
@@ -55,12 +56,12 @@ pub struct Periodic<F> {
     f: F,
 }
 
-impl<T, F: FnMut() -> T + Unpin> Stream for Periodic<F> {
+impl<T, F: FnMut() -> T> Stream for Periodic<F> {
     type Item = Result<T, SourceError>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        let period = this.interval;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.project();
+        let period = *this.interval;
         let ticks = this.ticks.get_or_insert_with(|| {
             let mut ticks = tokio::time::interval(period);
             ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
