@@ -509,6 +509,8 @@ struct Follower {
     chunk: Vec<u8>,
     watch: Option<DirWatch>,
     watch_tried: bool,
+    /// The path names another file than the one open; set at the first end of file after that.
+    rotation_seen: bool,
     failed: bool,
 }
 
@@ -526,6 +528,7 @@ impl Follower {
             chunk: vec![0; READ_CHUNK],
             watch: None,
             watch_tried: false,
+            rotation_seen: false,
             failed: false,
         }
     }
@@ -600,6 +603,7 @@ impl Follower {
             file.seek(std::io::SeekFrom::Start(start)).await?;
         }
         self.opened_before = true;
+        self.rotation_seen = false;
         self.file = Some(file);
         self.id = id;
         self.records.reset(start);
@@ -657,7 +661,14 @@ impl Follower {
             // At the end of the file: has it been replaced, or truncated?
             match tokio::fs::metadata(&self.config.path).await {
                 Ok(meta) if file_id(&meta) != self.id => {
-                    self.file = None; // rotated: go on with the new file from its start
+                    // Rotated. What was written to the old file between our last read and the
+                    // rename is still to be read: switch only once a read made after seeing
+                    // the new file finds the old one at its end.
+                    if self.rotation_seen {
+                        self.file = None; // go on with the new file from its start
+                    } else {
+                        self.rotation_seen = true;
+                    }
                     continue;
                 }
                 Ok(meta) if meta.len() < self.read_pos => {
