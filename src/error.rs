@@ -53,6 +53,17 @@ pub enum Error {
     /// A [`Source`](crate::Source) was closed while an item was being emitted into it.
     #[error(transparent)]
     Closed(#[from] Closed),
+    /// A sink that writes somewhere (such as
+    /// [`sink_to_textfile`](crate::StreamzExt::sink_to_textfile)) failed to; `what` says what it
+    /// was doing.
+    #[error("{what}: {source}")]
+    Io {
+        /// What the sink was doing, with the path involved.
+        what: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Turns the payload of a caught panic into its message.

@@ -117,15 +117,29 @@
 //! # }
 //! ```
 //!
+//! ## Sources, sinks and acknowledgements
+//!
+//! [`sources`] starts pipelines at the world (a growing text file, a directory, TCP and HTTP
+//! servers, a subprocess, a clock; MQTT, NATS JetStream and WebSocket behind the `mqtt`, `nats`
+//! and `websocket` features), each a `futures::Stream` of `Result<Item, SourceError>` that reads
+//! no faster than it is polled. [`sink_to_textfile`](StreamzExt::sink_to_textfile) and
+//! [`sinks`] end them there. A source that can replay yields [`Acked<T>`]: its [`Ack`] is done
+//! when the last clone is dropped, which the ordinary operators do as they finish with an item,
+//! so the source commits only what the whole pipeline has finished (at-least-once).
+//!
 //! [streamz]: https://streamz.readthedocs.io
 
+pub mod ack;
 pub mod error;
 pub mod ops;
 pub mod remote;
 pub mod sink;
+pub mod sinks;
 pub mod source;
+pub mod sources;
 mod util;
 
+pub use ack::{Ack, Acked};
 pub use error::{Closed, Error};
 pub use ops::StreamzExt;
 pub use ops::{Timestamp, Windowed};

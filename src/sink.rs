@@ -28,7 +28,7 @@ use crate::util::call_user;
 #[derive(Debug)]
 #[must_use = "dropping the handle detaches the pipeline; await it to see how it ended"]
 pub struct SinkHandle {
-    task: JoinHandle<()>,
+    task: JoinHandle<Result<(), Error>>,
 }
 
 impl SinkHandle {
@@ -68,7 +68,7 @@ impl Future for SinkHandle {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.task)
             .poll(cx)
-            .map(|ended| ended.map_err(join_error))
+            .map(|ended| ended.map_err(join_error).and_then(|result| result))
     }
 }
 
@@ -87,13 +87,23 @@ where
     S: Stream + Send + 'static,
     F: FnMut(S::Item) + Send + 'static,
 {
-    let task = tokio::spawn(async move {
+    spawn_fallible(async move {
         let mut stream = std::pin::pin!(stream);
         while let Some(x) = stream.next().await {
             call_user("sink", || f(x));
         }
-    });
-    SinkHandle { task }
+        Ok(())
+    })
+}
+
+/// Spawns a sink's driving future, which may end the pipeline with an error of its own.
+pub(crate) fn spawn_fallible<F>(driver: F) -> SinkHandle
+where
+    F: Future<Output = Result<(), Error>> + Send + 'static,
+{
+    SinkHandle {
+        task: tokio::spawn(driver),
+    }
 }
 
 /// A running pipeline spawned by [`sink_to_list`](crate::StreamzExt::sink_to_list), collecting

@@ -1205,6 +1205,45 @@ pub trait StreamzExt: Stream {
     {
         ListSink::spawn(self)
     }
+
+    /// Spawns the pipeline on the current tokio runtime, appending each item to the file at
+    /// `path` as its `Display` text and a newline: streamz's `sink_to_textfile`.
+    ///
+    /// The file is created if missing and appended to; writes are buffered and flushed whenever
+    /// the upstream has no item ready and when it ends. The [`SinkHandle`] resolves once the
+    /// stream has ended and the file is flushed, or with [`Error::Io`](crate::Error::Io) when a
+    /// write fails. [`sinks::TextFileSink`](crate::sinks::TextFileSink) sets the line ending and
+    /// `fsync`.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime, as [`tokio::spawn`] does.
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = std::env::temp_dir().join(format!("rivulet-doc-sink-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join("out.txt");
+    /// # let _ = std::fs::remove_file(&path);
+    /// let source = Source::new();
+    /// let done = source.stream().sink_to_textfile(&path);
+    /// source.emit("a").await?;
+    /// source.emit("b").await?;
+    /// source.close();
+    /// done.await?;
+    /// assert_eq!(std::fs::read_to_string(&path)?, "a\nb\n");
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn sink_to_textfile(self, path: impl AsRef<std::path::Path>) -> SinkHandle
+    where
+        Self: Sized + Send + 'static,
+        Self::Item: std::fmt::Display + Send,
+    {
+        crate::sinks::TextFileSink::new(path).spawn(self)
+    }
 }
 
 impl<S: Stream + ?Sized> StreamzExt for S {}

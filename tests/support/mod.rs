@@ -1,9 +1,11 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub(crate) mod brokers;
 pub(crate) mod certs;
 pub(crate) mod fake_worker;
 pub(crate) mod raw_client;
+pub(crate) mod tempdir;
 
 use std::future::Future;
 use std::time::Duration;
