@@ -30,16 +30,24 @@ fn any_port() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
+/// Settings that give a lost connection up within about a second (keep-alive 200 ms, idle
+/// timeout 1 s), for the test that measures it.
+fn quick_loss() -> TransportSettings {
+    TransportSettings {
+        keep_alive: Duration::from_millis(200),
+        idle_timeout: Duration::from_secs(1),
+        ..TransportSettings::default()
+    }
+}
+
 fn worker(identity: &Identity, client_auth: Option<&Trust>) -> quinn::Endpoint {
-    let config = server_config(identity, client_auth, &TransportSettings::default()).unwrap();
+    let config = server_config(identity, client_auth, &quick_loss()).unwrap();
     quinn::Endpoint::server(config, any_port()).unwrap()
 }
 
 fn client(trust: &Trust, identity: Option<&Identity>) -> quinn::Endpoint {
     let mut endpoint = quinn::Endpoint::client(any_port()).unwrap();
-    endpoint.set_default_client_config(
-        client_config(trust, identity, &TransportSettings::default()).unwrap(),
-    );
+    endpoint.set_default_client_config(client_config(trust, identity, &quick_loss()).unwrap());
     endpoint
 }
 
@@ -491,7 +499,7 @@ fn empty_trust_and_bad_settings_are_refused() {
         Err(TlsError::EmptyTrust)
     ));
     let slow = TransportSettings {
-        keep_alive: Duration::from_secs(1),
+        keep_alive: settings.idle_timeout,
         ..settings
     };
     assert!(matches!(

@@ -284,10 +284,13 @@ impl Trust {
 ///
 /// The defaults are chosen for a cluster on one machine or one network:
 ///
-/// - `keep_alive` 200 ms and `idle_timeout` 1 s: a lost worker (killed, or its host gone) sends
-///   nothing more, and its connection must be given up within about a second so that its items
-///   are run elsewhere. The keep-alives keep a healthy but idle connection from timing out;
-///   five of them fit in one timeout, so a few lost packets do not kill it.
+/// - `keep_alive` 500 ms and `idle_timeout` 3 s: a lost worker (killed, or its host gone) sends
+///   nothing more, and its connection is given up within about 3 s so that its items are run
+///   elsewhere; a healthy worker whose runtime stalls for a second or two (a long task on a
+///   runtime thread, a busy machine) is not. The keep-alives keep an idle connection open; six
+///   fit in one timeout, so a few lost packets do not kill it. A link lost anyway is dialled
+///   again, and a worker that does not answer a request within the client's request timeout
+///   is given up on too.
 /// - `receive_window` 4 MiB: how many bytes a peer may send ahead of what has been read, on the
 ///   connection's one stream and on the whole connection, so that a connection costs at most
 ///   that much buffer whatever the peer does (values travel in 1 MiB pieces, so it is enough).
@@ -310,8 +313,8 @@ pub struct TransportSettings {
 impl Default for TransportSettings {
     fn default() -> Self {
         Self {
-            keep_alive: Duration::from_millis(200),
-            idle_timeout: Duration::from_secs(1),
+            keep_alive: Duration::from_millis(500),
+            idle_timeout: Duration::from_secs(3),
             receive_window: 4 << 20,
         }
     }
@@ -331,7 +334,7 @@ impl TransportSettings {
     /// use rivulet::remote::transport::TransportSettings;
     ///
     /// assert!(TransportSettings::default().transport_config().is_ok());
-    /// let bad = TransportSettings { keep_alive: Duration::from_secs(2), ..Default::default() };
+    /// let bad = TransportSettings { keep_alive: Duration::from_secs(5), ..Default::default() };
     /// assert!(bad.transport_config().is_err());
     /// ```
     pub fn transport_config(&self) -> Result<quinn::TransportConfig, TlsError> {
