@@ -428,3 +428,178 @@ fn a_paused_worker_refuses_new_work_and_serves_what_it_has() {
         "work is taken again once resumed"
     );
 }
+
+fn run_one(session: &mut WorkerSession) -> Run {
+    match session.poll_action() {
+        Some(Action::Run(run)) => run,
+        other => panic!("expected a run, got {other:?}"),
+    }
+}
+
+/// Found by fuzzing: a released key made again by another task keeps its waiters for that
+/// task, instead of their being answered when the first task finishes.
+#[test]
+fn a_reused_key_keeps_its_waiters_for_the_task_that_makes_it_now() {
+    let mut s = WorkerSession::new(Limits::default());
+    s.handle(scatter(0, &[1]), known).unwrap();
+    s.handle(submit(1, task(TaskKind::Map, &[0], &[1])), known)
+        .unwrap();
+    let first = run_one(&mut s);
+    s.handle(ClientMessage::Release(vec![Key(1)]), known)
+        .unwrap();
+    s.handle(submit(2, task(TaskKind::Map, &[0], &[1])), known)
+        .unwrap();
+    let second = run_one(&mut s);
+    s.handle(fetch(3, 1), known).unwrap();
+    s.handle(submit(4, task(TaskKind::Map, &[1], &[2])), known)
+        .unwrap();
+    s.finished(first.task, one_value(b"old"));
+    let (runs, replies) = actions(&mut s);
+    assert!(runs.is_empty());
+    assert_eq!(replies.iter().map(|r| r.id).collect::<Vec<_>>(), vec![1]);
+    s.finished(second.task, one_value(b"new"));
+    let (runs, replies) = actions(&mut s);
+    assert_eq!(runs.len(), 1, "the waiting task runs on the new value");
+    assert_eq!(runs[0].input, Bytes::from_static(b"new"));
+    assert_eq!(
+        replies[1].response,
+        Response::Value(Bytes::from_static(b"new"))
+    );
+}
+
+/// Found by fuzzing: a refused first piece leaves its key free.
+#[test]
+fn a_refused_first_piece_leaves_its_key_free() {
+    let mut s = WorkerSession::new(Limits::default());
+    let bad = ClientMessage::ScatterPart {
+        key: Key(5),
+        total: 1,
+        offset: 0,
+        chunk: Bytes::from_static(&[0, 0]),
+    };
+    assert!(matches!(
+        s.handle(bad, known),
+        Err(Violation::BadPiece { .. })
+    ));
+    let late = ClientMessage::ScatterPart {
+        key: Key(5),
+        total: 4,
+        offset: 2,
+        chunk: Bytes::from_static(&[0, 0]),
+    };
+    assert!(matches!(
+        s.handle(late, known),
+        Err(Violation::BadPiece { .. })
+    ));
+    s.handle(scatter(5, b""), known)
+        .expect("the key is still free");
+}
+
+/// Found by fuzzing: a long chain of tasks waiting on one that fails is woken in a loop, not
+/// by recursion (2,000 pipelined accumulate steps overflowed a 2 MiB stack).
+#[test]
+fn a_long_chain_failing_at_its_root_does_not_overflow_the_stack() {
+    let chain = std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(|| {
+            let mut s = WorkerSession::new(Limits::default());
+            s.handle(scatter(0, &[1]), known).unwrap();
+            s.handle(submit(0, task(TaskKind::Map, &[0], &[1])), known)
+                .unwrap();
+            let root = run_one(&mut s);
+            for i in 1..=5_000u64 {
+                s.handle(
+                    submit(
+                        i,
+                        task(
+                            TaskKind::Accumulate,
+                            &[2 * i - 1, 0],
+                            &[2 * i + 1, 2 * i + 2],
+                        ),
+                    ),
+                    known,
+                )
+                .unwrap();
+            }
+            s.finished(root.task, Err(Failure::new(FailureKind::Returned, "no")));
+            let (_, replies) = actions(&mut s);
+            replies.len()
+        })
+        .expect("thread");
+    assert_eq!(chain.join().expect("no stack overflow"), 5_001);
+}
+
+/// Found by fuzzing: values announced in pieces count at their whole length against the quota,
+/// so announcing many and sending them slowly cannot get past it.
+#[test]
+fn values_in_pieces_count_against_the_quota_at_their_whole_length() {
+    let limits = Limits {
+        max_value: 1 << 20,
+        max_bytes_held: 1 << 20,
+        ..Limits::default()
+    };
+    let mut s = WorkerSession::new(limits);
+    for k in 0..100 {
+        let first = ClientMessage::ScatterPart {
+            key: Key(k),
+            total: 1 << 20,
+            offset: 0,
+            chunk: Bytes::new(),
+        };
+        s.handle(first, known).unwrap();
+    }
+    let rest = Bytes::from(vec![0u8; 1 << 20]);
+    for k in 0..100 {
+        let piece = ClientMessage::ScatterPart {
+            key: Key(k),
+            total: 1 << 20,
+            offset: 0,
+            chunk: rest.clone(),
+        };
+        s.handle(piece, known).unwrap();
+    }
+    assert!(
+        s.bytes_held() <= 1 << 20,
+        "bytes held {} past the quota",
+        s.bytes_held()
+    );
+    // The first was within the quota and is kept; the others hold a typed refusal.
+    for k in 0..100 {
+        s.handle(fetch(1000 + k, k), known).unwrap();
+    }
+    let (_, replies) = actions(&mut s);
+    let refused = replies
+        .iter()
+        .filter(|r| matches!(&r.response, Response::Failed(f) if f.kind == FailureKind::Overloaded))
+        .count();
+    assert_eq!(refused, 99);
+}
+
+/// Found by fuzzing: a task waiting for a key the client releases fails at once, so a key
+/// released and made again by a task over the waiter's own output cannot leave both waiting
+/// for ever.
+#[test]
+fn a_released_input_fails_the_task_waiting_for_it() {
+    let mut s = WorkerSession::new(Limits::default());
+    s.handle(scatter(0, &[1]), known).unwrap();
+    s.handle(submit(1, task(TaskKind::Map, &[0], &[1])), known)
+        .unwrap(); // A makes key 1
+    let a = run_one(&mut s);
+    s.handle(submit(2, task(TaskKind::Map, &[1], &[2])), known)
+        .unwrap(); // W waits for key 1
+    s.handle(ClientMessage::Release(vec![Key(1)]), known)
+        .unwrap();
+    s.handle(submit(3, task(TaskKind::Map, &[2], &[1])), known)
+        .unwrap(); // B: key 2 -> key 1
+    s.finished(a.task, one_value(b"a"));
+    let (runs, replies) = actions(&mut s);
+    assert!(runs.is_empty());
+    let mut answered: Vec<u64> = replies.iter().map(|r| r.id).collect();
+    answered.sort_unstable();
+    assert_eq!(answered, vec![1, 2, 3], "every request is answered");
+    assert!(
+        matches!(&replies.iter().find(|r| r.id == 2).unwrap().response,
+        Response::Failed(f) if f.kind == FailureKind::Aborted)
+    );
+    assert_eq!(s.unfinished_tasks(), 0);
+}

@@ -473,3 +473,35 @@ proptest! {
         prop_assert_eq!(got, msgs.into_iter().map(Ok).collect::<Vec<_>>());
     }
 }
+
+/// Found by fuzzing: a whole reply to a request whose pieces have begun is an error that leaves
+/// the waiter in the table, so closing the table still answers it.
+#[test]
+fn a_broken_reply_in_pieces_loses_no_waiter() {
+    use rivulet::remote::proto::InFlight;
+    let mut table = InFlight::new(1 << 20);
+    let id = table.insert("w").unwrap();
+    let piece = Response::ValuePart {
+        total: 10,
+        offset: 0,
+        chunk: bytes::Bytes::from_static(&[0; 4]),
+    };
+    assert!(
+        table
+            .on_reply(Reply {
+                id,
+                response: piece
+            })
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        table
+            .on_reply(Reply {
+                id,
+                response: Response::Value(bytes::Bytes::new())
+            })
+            .is_err()
+    );
+    assert_eq!(table.close(), vec![(id, "w")]);
+}

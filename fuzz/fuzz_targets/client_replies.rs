@@ -15,6 +15,9 @@
 //!   total comes back as `Response::Value` of exactly those bytes in order, a total over the
 //!   limit as `AnswerError::ValueTooLarge` (and the rest of its pieces are skipped);
 //! - a reply for a request not in flight, or pieces that do not fit, are errors;
+//! - `expire(now, deadline)` hands back exactly the requests sent `deadline` or longer ago,
+//!   and a late reply to one of them (and the rest of its pieces) is dropped, once;
+//! - a piece that does not start where the pieces before it end is an error;
 //! - `close()` hands back, exactly once each, every waiter inserted and not answered, and
 //!   later inserts give their waiter back; replies after it are errors and answer nothing;
 //! - `len()` is the number of requests waiting, and `bytes_buffered()` the bytes of the pieces
@@ -24,11 +27,12 @@
 //! A finding already reported can be let through while looking for others, by naming it in the
 //! environment variable `RIVULET_FUZZ_KNOWN` (comma-separated); by default every check is on.
 //! Name: `lost-waiter` (a whole reply after pieces drops its request's waiter, which `close()`
-//! then does not hand back).
+//! then does not hand back). `RIVULET_FUZZ_TRACE=1` prints the operations as they run.
 
 #![no_main]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::{Bytes, BytesMut};
@@ -74,7 +78,14 @@ struct Harness {
     waiting: BTreeMap<u64, Option<(u64, Vec<u8>)>>,
     /// Requests answered "too large" whose pieces are still coming: bytes left to skip.
     skipping: HashMap<u64, u64>,
-    /// Every waiter handed back, by `on_reply` or `close`, in any table.
+    /// Requests given up on at their deadline, whose late reply is to be dropped.
+    expired: HashSet<u64>,
+    /// When each request in flight was sent, in milliseconds of the driver's clock.
+    sent: HashMap<u64, u64>,
+    /// The driver's clock, in milliseconds since `start`.
+    clock: u64,
+    start: Instant,
+    /// Every waiter handed back, by `on_reply`, `expire` or `close`, in any table.
     returned: HashSet<u64>,
     tables: usize,
 }
@@ -89,6 +100,10 @@ impl Harness {
             waiters: HashMap::new(),
             waiting: BTreeMap::new(),
             skipping: HashMap::new(),
+            expired: HashSet::new(),
+            sent: HashMap::new(),
+            clock: 0,
+            start: Instant::now(),
             returned: HashSet::new(),
             tables: 1,
         }
@@ -104,6 +119,8 @@ impl Harness {
         self.waiters.clear();
         self.waiting.clear();
         self.skipping.clear();
+        self.expired.clear();
+        self.sent.clear();
         self.tables += 1;
     }
 
@@ -125,7 +142,8 @@ impl Harness {
     fn insert(&mut self) -> Option<u64> {
         let waiter = self.next_waiter;
         self.next_waiter += 1;
-        let inserted = self.table.insert(waiter);
+        let at = self.start + Duration::from_millis(self.clock);
+        let inserted = self.table.insert_at(waiter, at);
         if self.closed {
             assert_eq!(inserted, Err(waiter), "an insert into a closed table");
             self.returned.insert(waiter);
@@ -135,14 +153,29 @@ impl Harness {
         assert!(!self.waiters.contains_key(&id), "id {id} given twice");
         self.waiters.insert(id, waiter);
         self.waiting.insert(id, None);
+        self.sent.insert(id, self.clock);
         self.check();
         Some(id)
     }
 
     fn expect(&mut self, reply: &Reply) -> Expect {
         let id = reply.id;
-        let (total, chunk) = match &reply.response {
-            Response::ValuePart { total, chunk } => (*total, chunk),
+        if self.expired.remove(&id) {
+            // A late reply to a request given up on is dropped, and so is the rest of it.
+            if let Response::ValuePart { total, chunk, .. } = &reply.response {
+                let left = total.saturating_sub(chunk.len() as u64);
+                if left > 0 {
+                    self.skipping.insert(id, left);
+                }
+            }
+            return Expect::Nothing;
+        }
+        let (total, offset, chunk) = match &reply.response {
+            Response::ValuePart {
+                total,
+                offset,
+                chunk,
+            } => (*total, *offset, chunk),
             other => {
                 if self.skipping.contains_key(&id) {
                     return Expect::Broken;
@@ -190,7 +223,7 @@ impl Harness {
                 )
             }
             None => {
-                if len > total {
+                if len > total || offset != 0 {
                     return Expect::Broken;
                 }
                 if len == total {
@@ -201,7 +234,7 @@ impl Harness {
                 Expect::Nothing
             }
             Some((t, got)) => {
-                if *t != total || got.len() as u64 + len > total {
+                if *t != total || offset != got.len() as u64 || got.len() as u64 + len > total {
                     return Expect::Broken;
                 }
                 got.extend_from_slice(chunk);
@@ -234,8 +267,15 @@ impl Harness {
         match (taken, expect) {
             (Ok(None), Expect::Nothing) => {}
             (Ok(Some((waiter, answer))), Expect::Answer(id, expected)) => {
-                assert_eq!(Some(&waiter), self.waiters.get(&id), "the waiter of another request");
-                assert!(self.returned.insert(waiter), "waiter {waiter} handed back twice");
+                assert_eq!(
+                    Some(&waiter),
+                    self.waiters.get(&id),
+                    "the waiter of another request"
+                );
+                assert!(
+                    self.returned.insert(waiter),
+                    "waiter {waiter} handed back twice"
+                );
                 assert_eq!(answer, expected, "the answer to {id}");
             }
             (Err(error), Expect::Broken) => {
@@ -271,14 +311,43 @@ impl Harness {
             "close() must hand back every waiter not answered, once each"
         );
         for (_, waiter) in &drained {
-            assert!(self.returned.insert(*waiter), "waiter {waiter} handed back twice");
+            assert!(
+                self.returned.insert(*waiter),
+                "waiter {waiter} handed back twice"
+            );
         }
         self.closed = true;
         self.waiting.clear();
         self.skipping.clear();
+        self.expired.clear();
         self.check();
         // Closing again hands back nothing.
         assert!(self.table.close().is_empty());
+    }
+
+    /// Gives up on the requests sent `deadline` ms ago or more: exactly those come back.
+    fn expire(&mut self, deadline: u64) {
+        let now = self.start + Duration::from_millis(self.clock);
+        let given_up = self.table.expire(now, Duration::from_millis(deadline));
+        let expected: Vec<(u64, u64)> = self
+            .waiting
+            .keys()
+            .filter(|id| self.clock - self.sent[id] >= deadline)
+            .map(|id| (*id, self.waiters[id]))
+            .collect();
+        assert_eq!(
+            given_up, expected,
+            "expire() must hand back the requests overdue"
+        );
+        for (id, waiter) in &given_up {
+            assert!(
+                self.returned.insert(*waiter),
+                "waiter {waiter} handed back twice"
+            );
+            self.waiting.remove(id);
+            self.expired.insert(*id);
+        }
+        self.check();
     }
 
     /// At the end every waiter inserted has come back exactly once.
@@ -349,21 +418,52 @@ enum TotalSel {
 
 #[derive(Debug, Arbitrary)]
 enum Resp {
-    Value { len: u8, fill: u8 },
-    Part { total: TotalSel, len: u8, fill: u8 },
-    Done { sizes: Vec<u16>, verdict: Option<bool>, values: Vec<Option<u8>> },
-    Failed { kind: u8, message: u8 },
+    Value {
+        len: u8,
+        fill: u8,
+    },
+    /// `offset: None`: where the pieces so far end.
+    Part {
+        total: TotalSel,
+        offset: Option<u16>,
+        len: u8,
+        fill: u8,
+    },
+    Done {
+        sizes: Vec<u16>,
+        verdict: Option<bool>,
+        values: Vec<Option<u8>>,
+    },
+    Failed {
+        kind: u8,
+        message: u8,
+    },
     Rejected(u8),
 }
 
 #[derive(Debug, Arbitrary)]
 enum Op {
     Insert,
-    Reply { id: IdSel, response: Resp },
+    Reply {
+        id: IdSel,
+        response: Resp,
+    },
     /// The same reply twice.
-    Twice { id: IdSel, response: Resp },
+    Twice {
+        id: IdSel,
+        response: Resp,
+    },
     /// A whole value of `total` bytes in pieces of `piece` bytes, as a good worker sends it.
-    Pieces { id: IdSel, total: u16, piece: u8, fill: u8 },
+    Pieces {
+        id: IdSel,
+        total: u16,
+        piece: u8,
+        fill: u8,
+    },
+    /// The driver's clock moves on, by milliseconds.
+    Tick(u8),
+    /// Gives up on the requests sent this many milliseconds ago or more.
+    Expire(u8),
     Close,
     Reopen,
 }
@@ -397,10 +497,15 @@ impl Harness {
     fn response(&self, id: u64, resp: &Resp) -> Response {
         match resp {
             Resp::Value { len, fill } => Response::Value(bytes_of(usize::from(*len), *fill)),
-            Resp::Part { total, len, fill } => {
-                let current = match self.waiting.get(&id) {
-                    Some(Some((t, _))) => Some(*t),
-                    _ => None,
+            Resp::Part {
+                total,
+                offset,
+                len,
+                fill,
+            } => {
+                let (current, got) = match self.waiting.get(&id) {
+                    Some(Some((t, got))) => (Some(*t), got.len() as u64),
+                    _ => (None, 0),
                 };
                 let total = match total {
                     TotalSel::Current => current.unwrap_or(48),
@@ -410,6 +515,7 @@ impl Harness {
                 };
                 Response::ValuePart {
                     total,
+                    offset: offset.map_or(got, u64::from),
                     chunk: bytes_of(usize::from(*len % 33), *fill),
                 }
             }
@@ -477,6 +583,7 @@ impl Harness {
                         id,
                         response: Response::ValuePart {
                             total: total as u64,
+                            offset: start as u64,
                             chunk: value.slice(start..end),
                         },
                     };
@@ -485,6 +592,12 @@ impl Harness {
                         break;
                     }
                     start = end;
+                }
+            }
+            Op::Tick(ms) => self.clock += u64::from(ms),
+            Op::Expire(deadline) => {
+                if !self.closed {
+                    self.expire(u64::from(deadline));
                 }
             }
             Op::Close => self.close(),

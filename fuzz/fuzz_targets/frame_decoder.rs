@@ -7,8 +7,8 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use rivulet::remote::proto::{DEFAULT_MAX_FRAME, FrameDecoder};
 use rivulet::remote::proto::ClientMessage;
+use rivulet::remote::proto::{DEFAULT_MAX_FRAME, FrameDecoder};
 
 /// Decodes `data` delivered in pieces of `chunks` bytes (cycled; empty means all at once).
 fn run(data: &[u8], chunks: &[u8], max: usize) -> Vec<Result<ClientMessage, String>> {

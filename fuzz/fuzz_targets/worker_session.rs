@@ -18,9 +18,13 @@
 //! - a task's `Done` carries what the runner reported (sizes, verdict, inline values up to
 //!   `inline`); a task the runner reported as failed, or with a badly shaped result, or with a
 //!   result over the value limit or the quota of bytes, fails with the right kind of failure;
-//! - a value (scattered, or the last of its pieces) that would take the client over its quota
-//!   of bytes is kept as an `Overloaded` failure (a first piece announcing one is a violation),
-//!   and a task past the quota of unfinished tasks fails `Overloaded`;
+//! - a value (scattered, or announced by its first piece, counted at its whole length while
+//!   its pieces arrive) that would take the client over its quota of bytes is kept as an
+//!   `Overloaded` failure (its pieces are only counted),
+//!   and a task past the quota of unfinished tasks fails `Overloaded`; so do new values and
+//!   tasks while the worker is paused (`pause(Some(reason))`), with that reason;
+//! - a piece of a scattered value that does not start where the pieces before it end is a
+//!   violation, and the pieces of a fetched value carry their offsets;
 //! - a fetch is answered with the value under its key (or its failure), and is only
 //!   `Rejected` if the key was released after the fetch came;
 //! - a task is run (or fails for want of an input) only once its inputs are made: its input is
@@ -132,7 +136,11 @@ fn shape(kind: TaskKind) -> (usize, usize) {
 #[derive(Debug, Arbitrary)]
 enum Outcome {
     /// A result of the right shape (it may still hold a value over the limit).
-    Good { lens: Vec<Len>, fill: u8, verdict: bool },
+    Good {
+        lens: Vec<Len>,
+        fill: u8,
+        verdict: bool,
+    },
     /// Exactly these values and this verdict, whatever the task's shape.
     Shaped {
         lens: Vec<Len>,
@@ -146,15 +154,24 @@ enum Outcome {
 #[derive(Debug, Arbitrary)]
 enum Op {
     /// `vacant`: on a key not in use (per the model), else on `key`.
-    Scatter { key: u8, vacant: bool, len: Len, fill: u8 },
+    Scatter {
+        key: u8,
+        vacant: bool,
+        len: Len,
+        fill: u8,
+    },
     /// `total: None`: the next piece of the value arriving under `key` (or the first of one of
-    /// 200 bytes), fitting; otherwise exactly this total and a chunk of `len` bytes.
+    /// 200 bytes), fitting; otherwise exactly this total and a chunk of `len` bytes. `offset:
+    /// None`: where the pieces so far end, otherwise this offset.
     Part {
         key: u8,
         total: Option<Len>,
+        offset: Option<u16>,
         len: u8,
         fill: u8,
     },
+    /// The worker pauses (`Some`: short of memory, with this reason) or resumes (`None`).
+    Pause(Option<u8>),
     Release(Vec<u8>),
     /// `mode` bit 0: the right number of inputs and outputs; bit 1: inputs among the keys in
     /// use; bit 2: outputs among the keys not in use.
@@ -167,11 +184,20 @@ enum Op {
         reply_with_value: bool,
     },
     /// `used`: on a key in use (per the model), else on `key`.
-    Fetch { key: u8, used: bool },
+    Fetch {
+        key: u8,
+        used: bool,
+    },
     /// Reports one of the tasks the session asked to run.
-    Finish { which: u8, outcome: Outcome },
+    Finish {
+        which: u8,
+        outcome: Outcome,
+    },
     /// Reports a task the session does not know: one already reported, or one never asked for.
-    Bogus { which: u8, outcome: Outcome },
+    Bogus {
+        which: u8,
+        outcome: Outcome,
+    },
 }
 
 fn bytes_of(len: usize, fill: u8) -> Bytes {
@@ -208,12 +234,23 @@ fn same_failure(actual: &Failure, model: &Failure) -> bool {
 #[derive(Debug, Clone)]
 enum Slot {
     Vacant,
-    Assembling { total: u64, got: Vec<u8> },
+    Assembling {
+        total: u64,
+        got: Vec<u8>,
+        /// Set when the first piece was past the quota (or came while paused): the value will
+        /// be this failure, and its pieces are only counted.
+        refused: Option<Failure>,
+    },
     /// A value, with its bytes when the model knows them.
-    Ready { size: u64, content: Option<Bytes> },
+    Ready {
+        size: u64,
+        content: Option<Bytes>,
+    },
     Failed(Failure),
     /// To be made by the task of this request.
-    Pending { request: u64 },
+    Pending {
+        request: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -226,10 +263,9 @@ enum Req {
         given: Option<Result<TaskOutput, Failure>>,
         /// An input was released after the submit.
         released: bool,
-        /// The failure of the first of its inputs that had failed when it came.
-        input_failed: Option<Failure>,
-        /// It came while the client had its quota of tasks unfinished.
-        over_tasks: bool,
+        /// Why it fails at once, if it does: the failure of the first of its inputs that had
+        /// failed when it came, or the worker's pause, or the quota of tasks.
+        refused: Option<Failure>,
     },
     Fetch {
         key: Key,
@@ -255,6 +291,8 @@ struct Driver {
     /// Every task id this session asked to run.
     issued: HashSet<TaskId>,
     sessions: usize,
+    /// The reason the worker is paused, if it is.
+    paused: Option<String>,
 }
 
 impl Driver {
@@ -269,6 +307,7 @@ impl Driver {
             reported: Vec::new(),
             issued: HashSet::new(),
             sessions: 1,
+            paused: None,
         }
     }
 
@@ -280,6 +319,13 @@ impl Driver {
         self.reported.clear();
         self.issued.clear();
         self.sessions += 1;
+        self.paused = None;
+    }
+
+    /// The failure of a value or task refused while the worker is paused.
+    fn paused(&self) -> Option<Failure> {
+        let reason = self.paused.as_ref()?;
+        Some(Failure::new(FailureKind::Overloaded, reason.clone()))
     }
 
     fn slot(&self, key: Key) -> &Slot {
@@ -303,7 +349,10 @@ impl Driver {
 
     /// The `n`th key (cycling) among those for which `pred` holds, if any.
     fn pick(&self, n: u8, pred: impl Fn(&Self, Key) -> bool) -> Option<Key> {
-        let keys: Vec<Key> = (0..KEYS as u64).map(Key).filter(|&k| pred(self, k)).collect();
+        let keys: Vec<Key> = (0..KEYS as u64)
+            .map(Key)
+            .filter(|&k| pred(self, k))
+            .collect();
         (!keys.is_empty()).then(|| keys[usize::from(n) % keys.len()])
     }
 
@@ -322,14 +371,19 @@ impl Driver {
             ClientMessage::Scatter { key, value } => {
                 !self.vacant(*key) || value.len() as u64 > LIMITS.max_value
             }
-            ClientMessage::ScatterPart { key, total, chunk } => match self.slot(*key) {
-                Slot::Assembling { total: t, got } => {
-                    t != total || (got.len() + chunk.len()) as u64 > *t
+            ClientMessage::ScatterPart {
+                key,
+                total,
+                offset,
+                chunk,
+            } => match self.slot(*key) {
+                Slot::Assembling { total: t, got, .. } => {
+                    t != total
+                        || *offset != got.len() as u64
+                        || (got.len() + chunk.len()) as u64 > *t
                 }
                 Slot::Vacant => {
-                    *total > LIMITS.max_value
-                        || chunk.len() as u64 > *total
-                        || self.bytes_expected() + *total > LIMITS.max_bytes_held
+                    *total > LIMITS.max_value || *offset != 0 || chunk.len() as u64 > *total
                 }
                 _ => true,
             },
@@ -362,7 +416,9 @@ impl Driver {
         match message {
             ClientMessage::Scatter { key, value } => {
                 let size = value.len() as u64;
-                *self.slot_mut(key) = if self.bytes_expected() + size > LIMITS.max_bytes_held {
+                *self.slot_mut(key) = if let Some(paused) = self.paused() {
+                    Slot::Failed(paused)
+                } else if self.committed_expected() + size > LIMITS.max_bytes_held {
                     Slot::Failed(overloaded())
                 } else {
                     Slot::Ready {
@@ -371,16 +427,31 @@ impl Driver {
                     }
                 };
             }
-            ClientMessage::ScatterPart { key, total, chunk } => {
-                let mut got = match std::mem::replace(self.slot_mut(key), Slot::Vacant) {
-                    Slot::Assembling { got, .. } => got,
-                    _ => Vec::new(),
+            ClientMessage::ScatterPart {
+                key, total, chunk, ..
+            } => {
+                let (mut got, refused) = match std::mem::replace(self.slot_mut(key), Slot::Vacant) {
+                    Slot::Assembling { got, refused, .. } => (got, refused),
+                    // A first piece: refused as a whole when the value's announced length
+                    // would take the client past its quota (everything else, arriving
+                    // values at their whole length, counts; the slot is vacant meanwhile).
+                    _ => {
+                        let refused = self.paused().or_else(|| {
+                            (self.committed_expected() + total > LIMITS.max_bytes_held)
+                                .then(overloaded)
+                        });
+                        (Vec::new(), refused)
+                    }
                 };
                 got.extend_from_slice(&chunk);
-                // The bytes of everything else (the slot is vacant meanwhile).
-                let others = self.bytes_expected();
+                let others = self.committed_expected();
+                let paused = self.paused();
                 *self.slot_mut(key) = if got.len() as u64 == total {
-                    if others + total > LIMITS.max_bytes_held {
+                    if let Some(refused) = refused {
+                        Slot::Failed(refused)
+                    } else if let Some(paused) = paused {
+                        Slot::Failed(paused)
+                    } else if others + total > LIMITS.max_bytes_held {
                         Slot::Failed(overloaded())
                     } else {
                         Slot::Ready {
@@ -389,7 +460,11 @@ impl Driver {
                         }
                     }
                 } else {
-                    Slot::Assembling { total, got }
+                    Slot::Assembling {
+                        total,
+                        got,
+                        refused,
+                    }
                 };
             }
             ClientMessage::Release(keys) => {
@@ -397,7 +472,9 @@ impl Driver {
                     *self.slot_mut(key) = Slot::Vacant;
                     for req in self.requests.values_mut() {
                         match req {
-                            Req::Fetch { key: k, released, .. } if *k == key => *released = true,
+                            Req::Fetch {
+                                key: k, released, ..
+                            } if *k == key => *released = true,
                             Req::Submit { task, released, .. } if task.inputs.contains(&key) => {
                                 *released = true
                             }
@@ -423,11 +500,18 @@ impl Driver {
                 id,
                 request: Request::Submit(task),
             } => {
-                let input_failed = task.inputs.iter().find_map(|key| match self.slot(*key) {
-                    Slot::Failed(f) => Some(f.clone()),
-                    _ => None,
-                });
+                // Refused at once: the failure of its first failed input, else the pause, else
+                // the quota of tasks.
                 let over_tasks = self.outstanding_submits() >= LIMITS.max_tasks;
+                let refused = task
+                    .inputs
+                    .iter()
+                    .find_map(|key| match self.slot(*key) {
+                        Slot::Failed(f) => Some(f.clone()),
+                        _ => None,
+                    })
+                    .or_else(|| self.paused())
+                    .or_else(|| over_tasks.then(overloaded));
                 for key in &task.outputs {
                     *self.slot_mut(*key) = Slot::Pending { request: id };
                 }
@@ -438,8 +522,7 @@ impl Driver {
                         run: None,
                         given: None,
                         released: false,
-                        input_failed,
-                        over_tasks,
+                        refused,
                     },
                 );
             }
@@ -451,7 +534,26 @@ impl Driver {
             .iter()
             .map(|s| match s {
                 Slot::Ready { size, .. } => *size,
-                Slot::Assembling { got, .. } => got.len() as u64,
+                Slot::Assembling {
+                    got, refused: None, ..
+                } => got.len() as u64,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// The bytes counted against the quota: values kept, and values arriving at their whole
+    /// announced length (unless refused).
+    fn committed_expected(&self) -> u64 {
+        self.slots
+            .iter()
+            .map(|s| match s {
+                Slot::Ready { size, .. } => *size,
+                Slot::Assembling {
+                    total,
+                    refused: None,
+                    ..
+                } => *total,
                 _ => 0,
             })
             .sum()
@@ -481,15 +583,16 @@ impl Driver {
         assert_eq!(held, used, "values_held() is not the number of keys in use");
         assert!(held <= KEYS);
         let bytes = self.session.bytes_held();
-        assert!(bytes <= KEYS as u64 * LIMITS.max_value, "bytes_held() = {bytes}");
+        assert!(
+            bytes <= KEYS as u64 * LIMITS.max_value,
+            "bytes_held() = {bytes}"
+        );
         assert_eq!(bytes, self.bytes_expected(), "bytes_held() is off");
-        if !known("pieces-over-quota") {
-            assert!(
-                bytes <= LIMITS.max_bytes_held,
-                "bytes_held() = {bytes}, over the quota of {}",
-                LIMITS.max_bytes_held
-            );
-        }
+        assert!(
+            bytes <= LIMITS.max_bytes_held,
+            "bytes_held() = {bytes}, over the quota of {}",
+            LIMITS.max_bytes_held
+        );
         assert_eq!(
             self.session.unfinished_tasks(),
             self.outstanding_submits(),
@@ -530,19 +633,24 @@ impl Driver {
                 .try_into()
                 .expect("a run's params are its task's params"),
         );
-        assert!(self.issued.insert(run.task), "{:?} asked to run twice", run.task);
+        assert!(
+            self.issued.insert(run.task),
+            "{:?} asked to run twice",
+            run.task
+        );
         let Some(Req::Submit {
             task,
             run: asked,
-            input_failed,
-            over_tasks,
+            refused,
             ..
         }) = self.requests.get(&request)
         else {
             panic!("a run for request {request}, which is not a submit in flight");
         };
-        assert!(input_failed.is_none(), "request {request} run though an input had failed");
-        assert!(!over_tasks, "request {request} run though it came over the quota of tasks");
+        assert_eq!(
+            refused, &None,
+            "request {request} run though it was to be refused"
+        );
         assert!(asked.is_none(), "request {request} run twice");
         assert_ne!(task.kind, TaskKind::Zip, "a zip is made, not run");
         assert_eq!(run.kind, task.kind);
@@ -567,18 +675,23 @@ impl Driver {
         match req {
             Req::Fetch { parts, .. } => {
                 let value = match response {
-                    Response::ValuePart { total, chunk } => {
+                    Response::ValuePart {
+                        total,
+                        offset,
+                        chunk,
+                    } => {
                         assert!(
                             total > LIMITS.piece as u64 && total <= LIMITS.max_value,
                             "a value of {total} bytes sent in pieces"
                         );
                         assert!(!chunk.is_empty() && chunk.len() <= LIMITS.piece);
                         let (t, got) = parts.get_or_insert_with(|| (total, Vec::new()));
-                        assert_eq!(*t, total, "the pieces of one reply announce different totals");
-                        assert!(
-                            got.len() % LIMITS.piece == 0,
-                            "a piece after a short piece"
+                        assert_eq!(
+                            *t, total,
+                            "the pieces of one reply announce different totals"
                         );
+                        assert_eq!(offset, got.len() as u64, "a piece's offset");
+                        assert!(got.len() % LIMITS.piece == 0, "a piece after a short piece");
                         got.extend_from_slice(&chunk);
                         assert!(got.len() as u64 <= total, "pieces past the total");
                         if (got.len() as u64) < total {
@@ -629,7 +742,11 @@ impl Driver {
         }
         match (value, self.slot(key)) {
             (Ok(bytes), Slot::Ready { size, content }) => {
-                assert_eq!(bytes.len() as u64, *size, "fetch {id} of {key:?}: wrong size");
+                assert_eq!(
+                    bytes.len() as u64,
+                    *size,
+                    "fetch {id} of {key:?}: wrong size"
+                );
                 if let Some(content) = content {
                     assert_eq!(&bytes, content, "fetch {id} of {key:?}: wrong bytes");
                 }
@@ -653,12 +770,13 @@ impl Driver {
     /// `made` is the bytes it made; checked in order: its shape, the quota of bytes (with
     /// what is held now), the value limit.
     fn judge(&self, task: &Task, values: &[u64], verdict: Option<bool>) -> Result<(), FailureKind> {
-        if values.len() != task.outputs.len() || (task.kind == TaskKind::Retain && verdict.is_none())
+        if values.len() != task.outputs.len()
+            || (task.kind == TaskKind::Retain && verdict.is_none())
         {
             return Err(FailureKind::Encode);
         }
         let made: u64 = values.iter().sum();
-        if self.bytes_expected() + made > LIMITS.max_bytes_held {
+        if self.committed_expected() + made > LIMITS.max_bytes_held {
             return Err(FailureKind::Overloaded);
         }
         if values.iter().any(|&v| v > LIMITS.max_value) {
@@ -692,15 +810,13 @@ impl Driver {
             run,
             given,
             released,
-            input_failed,
-            over_tasks,
+            refused,
         }) = self.requests.remove(&id)
         else {
             unreachable!()
         };
         self.answered.insert(id);
-        assert!(input_failed.is_none(), "task {id} done though an input had failed");
-        assert!(!over_tasks, "task {id} done though it came over the quota of tasks");
+        assert_eq!(refused, None, "task {id} done though it was to be refused");
         assert_eq!(sizes.len(), task.outputs.len(), "Done for {id}: sizes");
         assert!(sizes.iter().all(|&s| s <= LIMITS.max_value));
         // What the outputs are, where the model can tell.
@@ -737,7 +853,11 @@ impl Driver {
         if task.reply_with_value {
             assert_eq!(values.len(), sizes.len(), "task {id}: values sent back");
             for ((value, &size), made) in values.iter().zip(&sizes).zip(&made) {
-                assert_eq!(value.is_some(), size as usize <= LIMITS.inline, "task {id}: inline");
+                assert_eq!(
+                    value.is_some(),
+                    size as usize <= LIMITS.inline,
+                    "task {id}: inline"
+                );
                 if let Some(v) = value {
                     assert_eq!(v.len() as u64, size);
                     if let Some(m) = made {
@@ -761,8 +881,7 @@ impl Driver {
             run,
             given,
             released,
-            input_failed,
-            over_tasks,
+            refused,
         }) = self.requests.remove(&id)
         else {
             unreachable!()
@@ -781,11 +900,11 @@ impl Driver {
             }
             (Some(t), None) => panic!("task {id} failed before {t:?} was reported"),
             (None, _) => {
-                if let Some(f) = input_failed {
-                    // Failed at once, with the failure of its first failed input.
-                    assert!(same_failure(&failure, &f), "task {id}: {failure:?}, expected {f:?}");
-                } else if over_tasks {
-                    assert_eq!(failure.kind, FailureKind::Overloaded, "task {id}: {failure:?}");
+                if let Some(f) = refused {
+                    assert!(
+                        same_failure(&failure, &f),
+                        "task {id}: {failure:?}, expected {f:?}"
+                    );
                 } else if released {
                     // An input released while it waited: it fails, one way or another.
                 } else if known("reused-key")
@@ -812,7 +931,11 @@ impl Driver {
                             "task {id}: {failure:?}, expected its input's {f:?}"
                         ),
                         None => {
-                            assert_eq!(task.kind, TaskKind::Zip, "task {id} failed ({failure:?}) though its inputs are all made");
+                            assert_eq!(
+                                task.kind,
+                                TaskKind::Zip,
+                                "task {id} failed ({failure:?}) though its inputs are all made"
+                            );
                             let zipped = self.zip_sizes(&task, "a zip failed");
                             assert_eq!(
                                 self.judge(&task, &zipped, None),
@@ -847,9 +970,15 @@ impl Driver {
             self.session.unfinished_tasks(),
             self.session.running_tasks(),
         );
-        match self.session.handle(message.clone(), |name| name == FUNCTION) {
+        match self
+            .session
+            .handle(message.clone(), |name| name == FUNCTION)
+        {
             Ok(()) => {
-                assert!(!violation, "accepted a message that breaks the protocol: {message:?}");
+                assert!(
+                    !violation,
+                    "accepted a message that breaks the protocol: {message:?}"
+                );
                 self.accept(message);
                 self.drain(in_flight);
             }
@@ -863,7 +992,11 @@ impl Driver {
                     self.session.running_tasks(),
                 );
                 assert_eq!(before, after, "a violation changed the session");
-                assert_eq!(self.session.poll_action(), None, "a violation made an action");
+                assert_eq!(
+                    self.session.poll_action(),
+                    None,
+                    "a violation made an action"
+                );
                 if let Some(key) = probe.filter(|_| !known("leftover-piece")) {
                     let probe = ClientMessage::Scatter {
                         key,
@@ -895,17 +1028,29 @@ impl Driver {
         let values = |lens: &[Len], fill: u8, n: usize| -> Vec<Bytes> {
             (0..n)
                 .map(|i| {
-                    let len = if lens.is_empty() { 3 } else { lens[i % lens.len()].0 };
+                    let len = if lens.is_empty() {
+                        3
+                    } else {
+                        lens[i % lens.len()].0
+                    };
                     bytes_of(len, fill.wrapping_add(i as u8))
                 })
                 .collect()
         };
         match outcome {
-            Outcome::Good { lens, fill, verdict } => Ok(TaskOutput {
+            Outcome::Good {
+                lens,
+                fill,
+                verdict,
+            } => Ok(TaskOutput {
                 values: values(lens, *fill, task.outputs.len()),
                 verdict: (task.kind == TaskKind::Retain).then_some(*verdict),
             }),
-            Outcome::Shaped { lens, fill, verdict } => Ok(TaskOutput {
+            Outcome::Shaped {
+                lens,
+                fill,
+                verdict,
+            } => Ok(TaskOutput {
                 values: values(lens, *fill, lens.len()),
                 verdict: *verdict,
             }),
@@ -949,6 +1094,7 @@ impl Driver {
             Op::Part {
                 key,
                 total,
+                offset,
                 len,
                 fill,
             } => {
@@ -956,16 +1102,28 @@ impl Driver {
                 let len = usize::from(len);
                 let (total, len) = match (total, self.slot(key)) {
                     (Some(total), _) => (total.0 as u64, len),
-                    (None, Slot::Assembling { total, got }) => {
+                    (None, Slot::Assembling { total, got, .. }) => {
                         (*total, len.min(*total as usize - got.len()))
                     }
                     (None, _) => (200, len),
                 };
+                let offset = match (offset, self.slot(key)) {
+                    (Some(offset), _) => u64::from(offset),
+                    (None, Slot::Assembling { got, .. }) => got.len() as u64,
+                    (None, _) => 0,
+                };
                 self.message(ClientMessage::ScatterPart {
                     key,
                     total,
+                    offset,
                     chunk: bytes_of(len, fill),
                 });
+            }
+            Op::Pause(reason) => {
+                let reason = reason.map(|r| format!("paused {r}"));
+                self.paused = reason.clone();
+                self.session.pause(reason);
+                assert_eq!(self.session.poll_action(), None, "a pause made an action");
             }
             Op::Release(keys) => {
                 let keys = keys
@@ -992,11 +1150,13 @@ impl Driver {
                 }
                 let inputs = inputs
                     .into_iter()
-                    .map(|k| match mode & 2 {
-                        0 => None,
-                        _ => self.pick(k, Self::used),
-                    }
-                    .unwrap_or(Key(u64::from(k) % KEYS as u64)))
+                    .map(|k| {
+                        match mode & 2 {
+                            0 => None,
+                            _ => self.pick(k, Self::used),
+                        }
+                        .unwrap_or(Key(u64::from(k) % KEYS as u64))
+                    })
                     .collect();
                 let mut chosen: Vec<Key> = Vec::new();
                 for k in outputs {
@@ -1052,7 +1212,11 @@ impl Driver {
                     self.session.running_tasks(),
                 );
                 self.session.finished(task, output);
-                assert_eq!(self.session.poll_action(), None, "a bogus report made an action");
+                assert_eq!(
+                    self.session.poll_action(),
+                    None,
+                    "a bogus report made an action"
+                );
                 let after = (
                     self.session.values_held(),
                     self.session.bytes_held(),
@@ -1075,7 +1239,11 @@ impl Driver {
         while !self.runs.is_empty() {
             self.finish(0, &good);
         }
-        assert_eq!(self.session.unfinished_tasks(), 0, "tasks left once all runs are reported");
+        assert_eq!(
+            self.session.unfinished_tasks(),
+            0,
+            "tasks left once all runs are reported"
+        );
         assert_eq!(self.session.running_tasks(), 0);
         assert!(
             self.requests.is_empty(),

@@ -159,13 +159,17 @@ impl<W> InFlight<W> {
             if self.skipping.contains_key(&id) {
                 return Err(ReplyError::BadPiece(id));
             }
+            // A whole reply to a request whose pieces have begun is broken: leave the waiter
+            // in the table, so that closing it answers the waiter.
+            match self.waiting.get(&id) {
+                None => return Err(ReplyError::UnknownRequest(id)),
+                Some(waiting) if waiting.pieces.is_some() => return Err(ReplyError::BadPiece(id)),
+                Some(_) => {}
+            }
             let waiting = self
                 .waiting
                 .remove(&id)
                 .ok_or(ReplyError::UnknownRequest(id))?;
-            if waiting.pieces.is_some() {
-                return Err(ReplyError::BadPiece(id));
-            }
             return Ok(Some((waiting.waiter, Ok(response))));
         };
         if let Some(left) = self.skipping.get_mut(&id) {

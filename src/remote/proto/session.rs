@@ -183,6 +183,8 @@ pub struct WorkerSession {
     actions: VecDeque<Action>,
     /// Set while the worker as a whole is short of memory: new values and tasks are refused.
     paused: Option<String>,
+    /// Keys just made (or released while their task ran) whose waiters are to be woken.
+    to_wake: VecDeque<Key>,
 }
 
 impl WorkerSession {
@@ -199,6 +201,7 @@ impl WorkerSession {
             next_task: 0,
             actions: VecDeque::new(),
             paused: None,
+            to_wake: VecDeque::new(),
         }
     }
 
@@ -225,7 +228,7 @@ impl WorkerSession {
         message: ClientMessage,
         known: impl Fn(&str) -> bool,
     ) -> Result<(), Violation> {
-        match message {
+        let handled = match message {
             ClientMessage::Scatter { key, value } => self.scatter(key, value),
             ClientMessage::ScatterPart {
                 key,
@@ -247,7 +250,9 @@ impl WorkerSession {
                 id,
                 request: Request::Submit(task),
             } => self.submit(id, task, known),
-        }
+        };
+        self.wake_all();
+        handled
     }
 
     /// Reports that the task asked for by [`Action::Run`] has run. A task this session does
@@ -258,6 +263,16 @@ impl WorkerSession {
         };
         self.running = self.running.saturating_sub(1);
         self.complete(task, unfinished, outcome);
+        self.wake_all();
+    }
+
+    /// Wakes what waits for the keys made since the last call, and what that makes in turn,
+    /// from a queue: a long chain of tasks waiting on each other is woken in a loop, never by
+    /// recursion as deep as the chain.
+    fn wake_all(&mut self) {
+        while let Some(key) = self.to_wake.pop_front() {
+            self.wake(key);
+        }
     }
 
     /// The next thing the driver must do, if any.
@@ -273,6 +288,19 @@ impl WorkerSession {
     /// The bytes of the values kept, and of the pieces of those still arriving.
     pub fn bytes_held(&self) -> u64 {
         let arriving: u64 = self.pieces.values().map(|a| a.bytes.len() as u64).sum();
+        self.bytes_held.saturating_add(arriving)
+    }
+
+    /// The bytes counted against the client's quota: the values kept, and the whole announced
+    /// length of each value still arriving in pieces (so announcing many values and sending
+    /// them slowly cannot get past the quota).
+    fn bytes_committed(&self) -> u64 {
+        let arriving: u64 = self
+            .pieces
+            .values()
+            .filter(|a| a.refused.is_none())
+            .map(|a| a.total)
+            .sum();
         self.bytes_held.saturating_add(arriving)
     }
 
@@ -307,7 +335,7 @@ impl WorkerSession {
         if let Some(reason) = &self.paused {
             return Held::Failed(Failure::new(FailureKind::Overloaded, reason.clone()));
         }
-        if self.bytes_held().saturating_add(len) <= self.limits.max_bytes_held {
+        if self.bytes_committed().saturating_add(len) <= self.limits.max_bytes_held {
             return held;
         }
         Held::Failed(Failure::new(
@@ -322,6 +350,19 @@ impl WorkerSession {
     fn piece(&mut self, key: Key, total: u64, offset: u64, chunk: Bytes) -> Result<(), Violation> {
         if !self.pieces.contains_key(&key) {
             self.check_vacant(key)?;
+            // Checked before the key is taken, so a refused first piece leaves it free.
+            if offset != 0 {
+                return Err(Violation::BadPiece {
+                    key,
+                    reason: "the first piece of a value does not start at its beginning",
+                });
+            }
+            if chunk.len() as u64 > total {
+                return Err(Violation::BadPiece {
+                    key,
+                    reason: "it runs past the announced length",
+                });
+            }
             if total > self.limits.max_value {
                 return Err(Violation::ValueTooLarge {
                     key,
@@ -417,7 +458,30 @@ impl WorkerSession {
         if let Some(held) = self.values.remove(&key) {
             self.forget(&held);
         }
-        // Fetches still waiting for it learn that it is gone when its task finishes.
+        // What waited for the value waits no more: a fetch hears that it is gone, a task that
+        // needed it fails. (A client keeps a task's inputs until the task is done, so only a
+        // broken one does this; were the waiters kept, a key released and made again by a
+        // task over the waiter's own output would leave both tasks waiting for ever.)
+        let Some(waiters) = self.waiting.remove(&key) else {
+            return;
+        };
+        for waiter in waiters {
+            match waiter {
+                Waiter::Fetch(id) => self.send(
+                    id,
+                    Response::Rejected(format!("{key:?} was released before it was made")),
+                ),
+                Waiter::Task(task) => {
+                    if let Some(unfinished) = self.tasks.remove(&task) {
+                        let failure = Failure::new(
+                            FailureKind::Aborted,
+                            format!("input {key:?} was released before the task could run"),
+                        );
+                        self.complete(task, unfinished, Err(failure));
+                    }
+                }
+            }
+        }
     }
 
     fn fetch(&mut self, id: u64, key: Key) -> Result<(), Violation> {
@@ -594,10 +658,17 @@ impl WorkerSession {
             Err(failure) => Response::Failed(failure.clone()),
         };
         for (index, key) in task.outputs.iter().enumerate() {
-            // A key the client released meanwhile (or that another task now makes) stays as
-            // it is: nobody wants this output any more.
-            if !matches!(self.values.get(key), Some(Held::Pending(t)) if *t == id) {
-                continue;
+            match self.values.get(key) {
+                Some(Held::Pending(t)) if *t == id => {}
+                // Another task makes this key now (the client reused it): its waiters wait
+                // for that task.
+                Some(Held::Pending(_)) => continue,
+                // Released meanwhile (and perhaps scattered again): nobody wants this output,
+                // but what waited for the key hears what it holds now, or that it is gone.
+                _ => {
+                    self.to_wake.push_back(*key);
+                    continue;
+                }
             }
             let held = match &outcome {
                 Ok(output) => match output.values.get(index) {
@@ -607,11 +678,9 @@ impl WorkerSession {
                 Err(failure) => Held::Failed(failure.clone()),
             };
             self.store(*key, held);
+            self.to_wake.push_back(*key);
         }
         self.send(request, response);
-        for key in &task.outputs {
-            self.wake(*key);
-        }
     }
 
     /// Checks what a function made against the task's shape and the value limit.
@@ -634,7 +703,7 @@ impl WorkerSession {
         }
         let max = self.limits.max_value;
         let made: u64 = output.values.iter().map(|v| v.len() as u64).sum();
-        if self.bytes_held().saturating_add(made) > self.limits.max_bytes_held {
+        if self.bytes_committed().saturating_add(made) > self.limits.max_bytes_held {
             return Err(Failure::new(
                 FailureKind::Overloaded,
                 format!(
