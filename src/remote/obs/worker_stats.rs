@@ -107,9 +107,9 @@ impl WorkerStats {
         counts.failed += u64::from(!ok);
     }
 
-    /// A value was stored under a new key.
-    pub(crate) fn value_stored(&self) {
-        self.values_held.fetch_add(1, Ordering::Relaxed);
+    /// `count` values were stored under new keys.
+    pub(crate) fn values_stored(&self, count: usize) {
+        self.values_held.fetch_add(count as u64, Ordering::Relaxed);
     }
 
     /// `count` values were freed (released, or their connection ended).

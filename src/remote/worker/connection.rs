@@ -185,10 +185,9 @@ pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<
 /// Keeps the process's count of values held in step with one session's.
 fn track_values(before: usize, now: usize) -> usize {
     let stats = WorkerStats::global();
-    for _ in before..now {
-        stats.value_stored();
-    }
-    if before > now {
+    if now > before {
+        stats.values_stored(now - before);
+    } else if before > now {
         stats.values_released(before - now);
     }
     now
