@@ -3,8 +3,12 @@
 //! and at the end. Flat figures mean nothing is kept per item.
 //!
 //! ```text
-//! cargo run --release --example soak [ITEMS]
+//! cargo run --release --example soak [ITEMS] [--accumulate]
 //! ```
+//!
+//! `--accumulate` runs `accumulate(0, running_sum)` instead of `map(inc)`: a chain of tasks, each
+//! state the input of the next, whose values on the workers and lineage here must stay bounded
+//! by the buffer too.
 
 use std::time::Instant;
 
@@ -17,6 +21,11 @@ use rivulet::worker::WorkerProcess;
 #[rivulet::remote]
 fn inc(x: i64) -> i64 {
     x + 1
+}
+
+#[rivulet::remote]
+fn running_sum(total: i64, x: i64) -> (i64, i64) {
+    (total + x, total + x)
 }
 
 /// The peak resident set of a process, in MiB, from /proc (Linux).
@@ -43,7 +52,8 @@ fn report(seen: u64, start: Instant, workers: &[WorkerProcess]) {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     rivulet::worker::run_if_worker();
-    let items: u64 = match std::env::args().nth(1) {
+    let accumulate = std::env::args().any(|a| a == "--accumulate");
+    let items: u64 = match std::env::args().skip(1).find(|a| !a.starts_with("--")) {
         Some(n) => n.parse()?,
         None => 1_000_000,
     };
@@ -63,14 +73,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .await?;
 
     let start = Instant::now();
-    let mut gathered = futures::stream::iter(0..items as i64)
-        .scatter(&client)
-        .map(inc)
-        .buffered(256)
-        .gather();
-    let mut seen = 0u64;
+    let scattered = futures::stream::iter(0..items as i64).scatter(&client);
+    let remote = if accumulate {
+        scattered.accumulate(0, running_sum)
+    } else {
+        scattered.map(inc)
+    };
+    let mut gathered = remote.buffered(256).gather();
+    let (mut seen, mut total) = (0u64, 0i64);
     while let Some(result) = gathered.next().await {
-        assert_eq!(result, Ok(seen as i64 + 1), "items come out once, in order");
+        total += seen as i64;
+        let expected = if accumulate { total } else { seen as i64 + 1 };
+        assert_eq!(result, Ok(expected), "items come out once, in order");
         seen += 1;
         if seen == 100_000 || seen == items {
             report(seen, start, &workers);
