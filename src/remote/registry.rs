@@ -66,6 +66,12 @@ use crate::remote::proto::{Failure, FailureKind, FunctionId, TaskKind, TaskOutpu
 /// let output = registration.run(&params, &postcard::to_allocvec(&4_i64).unwrap()).unwrap();
 /// assert_eq!(postcard::from_bytes::<i64>(&output).unwrap(), 7);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a remote function",
+    label = "not a remote function: workers cannot run it",
+    note = "closures and plain `fn`s cannot run on workers: put `#[rivulet::remote]` on a `fn`, or implement `RemoteFn` for a serde struct and `rivulet::register!` it",
+    note = "to call a function on this process's values, `.gather()` first and use the local `map`"
+)]
 pub trait RemoteFn: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The stable name by which client and worker find the function, unique in the program:
     /// conventionally `concat!(module_path!(), "::", "name")`, as `#[rivulet::remote]` makes it.
