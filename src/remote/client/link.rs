@@ -22,6 +22,7 @@ use crate::remote::obs::{InFlight as Recorded, Metrics};
 use crate::remote::proto::{
     AnswerError, ClientMessage, Hello, HelloReply, INITIAL_TASK_TIME, InFlight, Key, Limits, Load,
     MAX_HELLO, PROTOCOL_VERSION, Reply, Request, Response, TaskError, TaskErrorKind, WorkerId,
+    pieces,
 };
 use crate::remote::registry;
 use crate::remote::transport::{self, MessageReader, StreamError, spawn_writer, write_message};
@@ -209,11 +210,11 @@ impl Link {
                 if !overdue.is_empty() {
                     debug!(worker = %link.id, overdue = overdue.len(), ?timeout, "a request is overdue: giving up on the worker");
                     for (_, waiter) in overdue {
-                        link.metrics.on_response(link.id, waiter.recorded, None);
-                        let _ = waiter.answer.send(Err(TaskError::new(
+                        let error = TaskError::new(
                             TaskErrorKind::WorkerLost,
                             format!("{} did not answer within {timeout:?}", link.id),
-                        )));
+                        );
+                        link.fail(waiter, error);
                     }
                     link.close();
                     break;
@@ -254,8 +255,7 @@ impl Link {
             }
             Err(waiter) => {
                 drop(pending);
-                self.metrics.on_response(self.id, waiter.recorded, None);
-                let _ = waiter.answer.send(Err(TaskError::worker_lost(self.id)));
+                self.fail(waiter, TaskError::worker_lost(self.id));
             }
         }
         rx
@@ -270,23 +270,18 @@ impl Link {
         self.metrics.on_scatter(self.id, key, value.len());
         self.scattered.fetch_add(1, Ordering::Relaxed);
         // A closed writer means a lost worker, which the tasks on this value will notice.
-        let piece = self.limits.piece.max(1);
-        if value.len() <= piece {
+        let Some(cut) = pieces(&value, self.limits.piece) else {
             let _ = self.outgoing.send(ClientMessage::Scatter { key, value });
             return;
-        }
+        };
         let total = value.len() as u64;
-        let mut start = 0;
-        while start < value.len() {
-            let end = (start + piece).min(value.len());
-            let chunk = value.slice(start..end);
+        for (offset, chunk) in cut {
             let _ = self.outgoing.send(ClientMessage::ScatterPart {
                 key,
                 total,
-                offset: start as u64,
+                offset,
                 chunk,
             });
-            start = end;
         }
     }
 
@@ -374,10 +369,15 @@ impl Link {
             drained
         };
         for (_, waiter) in drained {
-            self.metrics.on_response(self.id, waiter.recorded, None);
-            let _ = waiter.answer.send(Err(TaskError::worker_lost(self.id)));
+            self.fail(waiter, TaskError::worker_lost(self.id));
         }
         self.ended.cancel();
+    }
+
+    /// Answers a request that will get no reply with `error`, and tells the metrics.
+    fn fail(&self, waiter: Waiter, error: TaskError) {
+        self.metrics.on_response(self.id, waiter.recorded, None);
+        let _ = waiter.answer.send(Err(error));
     }
 
     /// Resolves once the link is dead.

@@ -1,5 +1,7 @@
 //! The sizes both sides hold each other to.
 
+use bytes::Bytes;
+
 /// The largest value (its encoding) a client or worker accepts by default: 1 GiB.
 pub const DEFAULT_MAX_VALUE: u64 = 1 << 30;
 
@@ -20,6 +22,30 @@ pub const DEFAULT_MAX_TASKS: usize = 10_000;
 
 /// The bytes of replies a worker queues for one client by default: 16 MiB.
 pub const DEFAULT_MAX_UNREAD: usize = 16 << 20;
+
+/// The pieces a value larger than `piece` bytes travels in: each piece's offset and bytes (a
+/// slice of `value`, not a copy), in order. `None` for a value that fits in one piece.
+///
+/// ```
+/// use bytes::Bytes;
+/// use rivulet::remote::proto::pieces;
+///
+/// let value = Bytes::from_static(b"abcde");
+/// let cut: Vec<(u64, Bytes)> = pieces(&value, 2).unwrap().collect();
+/// assert_eq!(cut, vec![(0, "ab".into()), (2, "cd".into()), (4, "e".into())]);
+/// assert!(pieces(&value, 5).is_none());
+/// ```
+pub fn pieces(value: &Bytes, piece: usize) -> Option<impl Iterator<Item = (u64, Bytes)> + '_> {
+    let piece = piece.max(1);
+    (value.len() > piece).then(|| {
+        (0..value.len()).step_by(piece).map(move |start| {
+            (
+                start as u64,
+                value.slice(start..(start + piece).min(value.len())),
+            )
+        })
+    })
+}
 
 /// The sizes a connection is held to.
 ///

@@ -29,7 +29,7 @@ pub use handshake::{MAX_HELLO, check_hello, check_hello_body};
 pub use ids::{Key, WorkerId};
 pub use limits::{
     DEFAULT_INLINE, DEFAULT_MAX_BYTES_HELD, DEFAULT_MAX_TASKS, DEFAULT_MAX_UNREAD,
-    DEFAULT_MAX_VALUE, DEFAULT_PIECE, Limits,
+    DEFAULT_MAX_VALUE, DEFAULT_PIECE, Limits, pieces,
 };
 pub use message::*;
 pub use pending::{AnswerError, Answered, InFlight, ReplyError};

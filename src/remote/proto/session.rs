@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use bytes::{Bytes, BytesMut};
 
 use super::ids::Key;
-use super::limits::Limits;
+use super::limits::{Limits, pieces};
 use super::message::{
     ClientMessage, Failure, FailureKind, Reply, Request, Response, Task, TaskKind,
 };
@@ -769,25 +769,17 @@ impl WorkerSession {
 
     /// Sends a value, in pieces if it is larger than one piece.
     fn send_value(&mut self, id: u64, bytes: Bytes) {
-        let piece = self.limits.piece.max(1);
-        if bytes.len() <= piece {
+        let Some(cut) = pieces(&bytes, self.limits.piece) else {
             return self.send(id, Response::Value(bytes));
-        }
+        };
         let total = bytes.len() as u64;
-        let mut start = 0;
-        while start < bytes.len() {
-            let end = (start + piece).min(bytes.len());
-            let chunk = bytes.slice(start..end);
-            let offset = start as u64;
-            self.send(
-                id,
-                Response::ValuePart {
-                    total,
-                    offset,
-                    chunk,
-                },
-            );
-            start = end;
+        for (offset, chunk) in cut {
+            let part = Response::ValuePart {
+                total,
+                offset,
+                chunk,
+            };
+            self.send(id, part);
         }
     }
 }
