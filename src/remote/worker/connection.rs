@@ -6,18 +6,16 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures::future::BoxFuture;
-use futures::stream::FuturesUnordered;
-use futures::{FutureExt, StreamExt};
-use tokio::sync::Semaphore;
+use std::collections::VecDeque;
+
+use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
+use super::slots::{Finished, Job, unknown_function};
 use super::{WorkerAuth, WorkerShared, close_code};
 use crate::remote::obs::WorkerStats;
 use crate::remote::proto::{
-    Action, ClientMessage, Failure, FailureKind, HelloReply, MAX_HELLO, Reply, Run, TaskId,
-    TaskKind, TaskOutput, WorkerSession, check_hello_body,
+    Action, ClientMessage, HelloReply, MAX_HELLO, Reply, Run, WorkerSession, check_hello_body,
 };
 use crate::remote::registry;
 use crate::remote::transport::{
@@ -29,9 +27,6 @@ fn violation(connection: &quinn::Connection, reason: &str) {
     warn!(remote = %connection.remote_address(), reason, "closing connection");
     connection.close(close_code::PROTOCOL.into(), reason.as_bytes());
 }
-
-/// A task's outcome, as the driver reports it to the session.
-type Finished = (TaskId, Result<TaskOutput, Failure>);
 
 pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<WorkerShared>) {
     let remote = connection.remote_address();
@@ -101,15 +96,26 @@ pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<
     let (replies, writer) = spawn_counted_writer::<Reply>(send, shared.max_frame);
     let max_unread = shared.limits.max_unread;
     let mut session = WorkerSession::new(shared.limits);
-    let turns = Arc::new(Semaphore::new(shared.slot_count.max(1)));
-    let mut running: FuturesUnordered<BoxFuture<'static, Finished>> = FuturesUnordered::new();
+    // This connection's tasks on the slots' queue: at most as many as the worker has slots, so
+    // a client with a million tasks queued takes its turn with the others (the queue is first
+    // come, first served) rather than ahead of them. The rest wait here, in order.
+    let turns = shared.slot_count.max(1);
+    let mut on_slots = 0;
+    let mut backlog: VecDeque<Run> = VecDeque::new();
+    let (done, mut finished) = mpsc::unbounded_channel::<Finished>();
     let mut held = 0;
     let mut bytes_held = 0;
     let mut reading = true;
     loop {
         tokio::select! {
-            Some((task, outcome)) = running.next(), if !running.is_empty() => {
+            Some((task, outcome)) = finished.recv(), if on_slots > 0 => {
+                on_slots -= 1;
                 session.finished(task, outcome);
+                // Take every outcome already here in one go, before replying.
+                while let Ok((task, outcome)) = finished.try_recv() {
+                    on_slots -= 1;
+                    session.finished(task, outcome);
+                }
             }
             // A client that does not read its replies is not read from either, until they are
             // written: the worker's queue for it stays bounded, and so does the client.
@@ -137,18 +143,41 @@ pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<
             // A stopping worker reads no more, but finishes the tasks it has.
             () = shared.drain.cancelled(), if reading => reading = false,
         }
-        while let Some(action) = session.poll_action() {
-            match action {
-                // The writer is gone only when the connection is; the client then no longer
-                // waits for the reply.
-                Action::Send(reply) => {
-                    let weight = reply.weight();
-                    drop(replies.send(reply, weight));
+        loop {
+            while let Some(action) = session.poll_action() {
+                match action {
+                    // The writer is gone only when the connection is; the client then no
+                    // longer waits for the reply.
+                    Action::Send(reply) => {
+                        let weight = reply.weight();
+                        drop(replies.send(reply, weight));
+                    }
+                    Action::Run(run) => backlog.push_back(run),
                 }
-                Action::Run(run) => {
-                    let task = run_task(Arc::clone(&shared), Arc::clone(&turns), run);
-                    running.push(task.boxed());
-                }
+            }
+            let mut unknown = false;
+            while on_slots < turns {
+                let Some(run) = backlog.pop_front() else {
+                    break;
+                };
+                let Some(registration) = registry::lookup(&run.function) else {
+                    session.finished(run.task, Err(unknown_function(&run.function)));
+                    unknown = true;
+                    continue;
+                };
+                on_slots += 1;
+                shared.slots.submit(Job {
+                    task: run.task,
+                    kind: run.kind,
+                    registration,
+                    params: run.params,
+                    input: run.input,
+                    done: done.clone(),
+                });
+            }
+            // An unknown function's failure is a reply (and may start other tasks).
+            if !unknown {
+                break;
             }
         }
         held = track_values(held, session.values_held());
@@ -166,16 +195,18 @@ pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<
             bytes_held = bytes;
         }
         session.pause(shared.pause_reason());
-        if !reading && running.is_empty() {
+        if !reading && on_slots == 0 && backlog.is_empty() {
             break;
         }
     }
     stray_streams.abort();
     track_values(held, 0);
     shared.bytes_held.fetch_sub(bytes_held, Ordering::AcqRel);
-    // Dropping the session and the tasks not yet on a slot frees this client's values and
-    // queued work now; a task already on a slot finishes there and its result is dropped.
-    drop(running);
+    // Dropping the session, the backlog and the channel frees this client's values and queued
+    // work now: a task still on the slots' queue is skipped, and one already running finishes
+    // there and its outcome is dropped.
+    drop(finished);
+    drop(backlog);
     drop(session);
     drop(replies);
     // Let the replies already queued go out, unless the connection is gone.
@@ -191,66 +222,4 @@ fn track_values(before: usize, now: usize) -> usize {
         stats.values_released(before - now);
     }
     now
-}
-
-/// Runs a registered function on one of the worker's task slots (a blocking thread).
-///
-/// A task first takes one of its own connection's turns (as many as the worker has slots), then
-/// a slot: tokio's semaphores are first come, first served, so each client has at most as many
-/// tasks waiting for a slot as there are slots, and clients take turns however many tasks each
-/// has queued.
-async fn run_task(shared: Arc<WorkerShared>, turns: Arc<Semaphore>, run: Run) -> Finished {
-    let Run {
-        task,
-        kind,
-        function,
-        params,
-        input,
-    } = run;
-    let Ok(_turn) = turns.acquire_owned().await else {
-        return (
-            task,
-            Err(Failure::new(
-                FailureKind::Aborted,
-                "the connection is closing",
-            )),
-        );
-    };
-    (
-        task,
-        run_on_slot(&shared, kind, &function, params, input).await,
-    )
-}
-
-async fn run_on_slot(
-    shared: &WorkerShared,
-    kind: TaskKind,
-    function: &str,
-    params: Bytes,
-    input: Bytes,
-) -> Result<TaskOutput, Failure> {
-    let registration = registry::lookup(function).ok_or_else(|| {
-        Failure::new(
-            FailureKind::Decode,
-            format!("unknown function `{function}`"),
-        )
-    })?;
-    let permit = Arc::clone(&shared.slots)
-        .acquire_owned()
-        .await
-        .map_err(|_| Failure::new(FailureKind::Aborted, "the worker is shutting down"))?;
-    let span = tracing::debug_span!("task", function = registration.name(), ?kind);
-    let ran = tokio::task::spawn_blocking(move || {
-        let _slot = permit;
-        let (_busy, _span) = (WorkerStats::global().busy(), span.entered());
-        registration.run_task(kind, &params, &input)
-    })
-    .await;
-    WorkerStats::global().task_ran(registration.name(), matches!(ran, Ok(Ok(_))));
-    ran.unwrap_or_else(|_| {
-        Err(Failure::new(
-            FailureKind::Aborted,
-            "the task's thread was lost",
-        ))
-    })
 }

@@ -7,18 +7,20 @@
 
 mod connection;
 mod process;
+mod slots;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
 
 pub use self::process::{SpawnError, WORKER_ENV, WorkerProcess, run_if_worker};
+use self::slots::SlotPool;
 use crate::remote::obs::WorkerStats;
 use crate::remote::proto::{DEFAULT_MAX_FRAME, Limits};
 use crate::remote::transport::{self, Identity, TlsError, TransportSettings, Trust};
@@ -184,7 +186,6 @@ impl Worker {
     pub fn spawn(config: WorkerConfig) -> Result<Worker, WorkerError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .max_blocking_threads(config.slots + 1)
             .thread_name("rivulet-worker")
             .build()
             .map_err(WorkerError::Runtime)?;
@@ -197,12 +198,13 @@ impl Worker {
             source,
         })?;
         let serving = endpoint.clone();
+        let shared = WorkerShared::new(config)?;
         let (on_stop, stopped) = oneshot::channel::<()>();
         std::thread::Builder::new()
             .name(format!("rivulet-worker-{addr}"))
             .spawn(move || {
                 let _on_stop = on_stop;
-                runtime.block_on(serve_on(serving, config));
+                runtime.block_on(serve_on(serving, shared));
             })
             .map_err(WorkerError::Runtime)?;
         Ok(Worker {
@@ -275,18 +277,18 @@ pub async fn serve_until(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), WorkerError> {
     let endpoint = bind(&config)?;
-    run_until(endpoint, config, shutdown).await;
+    let shared = WorkerShared::new(config)?;
+    run_until(endpoint, shared, shutdown).await;
     Ok(())
 }
 
 /// Serves on `endpoint` until `shutdown` resolves, then drains as [`serve_until`] says.
 async fn run_until(
     endpoint: quinn::Endpoint,
-    config: WorkerConfig,
+    shared: Arc<WorkerShared>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let _serving = WorkerStats::global().serving(config.slots);
-    let shared = WorkerShared::new(config);
+    let _serving = WorkerStats::global().serving(shared.slot_count);
     tokio::select! {
         () = accept_loop(&endpoint, &shared) => {}
         () = shutdown => {}
@@ -362,7 +364,7 @@ impl Default for Admission {
 
 /// What every connection of a worker shares.
 struct WorkerShared {
-    slots: Arc<Semaphore>,
+    slots: SlotPool,
     slot_count: usize,
     auth: WorkerAuth,
     max_frame: usize,
@@ -391,9 +393,9 @@ impl WorkerShared {
         })
     }
 
-    fn new(config: WorkerConfig) -> Arc<Self> {
-        Arc::new(WorkerShared {
-            slots: Arc::new(Semaphore::new(config.slots)),
+    fn new(config: WorkerConfig) -> Result<Arc<Self>, WorkerError> {
+        Ok(Arc::new(WorkerShared {
+            slots: SlotPool::start(config.slots).map_err(WorkerError::Runtime)?,
             slot_count: config.slots,
             auth: config.auth,
             max_frame: config.max_frame,
@@ -405,16 +407,15 @@ impl WorkerShared {
             memory_limit: config.memory_limit,
             bytes_held: std::sync::atomic::AtomicU64::new(0),
             handshaking: AtomicUsize::new(0),
-        })
+        }))
     }
 }
 
 /// The longest a stopping worker waits for its running requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub(crate) async fn serve_on(endpoint: quinn::Endpoint, config: WorkerConfig) {
-    let _serving = WorkerStats::global().serving(config.slots);
-    let shared = WorkerShared::new(config);
+async fn serve_on(endpoint: quinn::Endpoint, shared: Arc<WorkerShared>) {
+    let _serving = WorkerStats::global().serving(shared.slot_count);
     accept_loop(&endpoint, &shared).await;
     endpoint.wait_idle().await;
 }

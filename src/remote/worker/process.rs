@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tracing::debug;
 
-use super::{WorkerAuth, WorkerConfig, bind, run_until};
+use super::{WorkerAuth, WorkerConfig, WorkerShared, bind, run_until};
 use crate::remote::transport::{self, Identity, TransportSettings};
 
 /// The environment variable that turns this binary into a child-process worker (its value is
@@ -115,18 +115,18 @@ fn serve_child(
     use std::io::Write;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .max_blocking_threads(config.slots + 2)
         .build()
         .map_err(|e| e.to_string())?;
     let served = runtime.block_on(async move {
         let endpoint = bind(&config).map_err(|e| e.to_string())?;
+        let shared = WorkerShared::new(config).map_err(|e| e.to_string())?;
         let addr = endpoint.local_addr().map_err(|e| e.to_string())?;
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "{READY} {addr} {}", hex(&cert))
             .and_then(|()| stdout.flush())
             .map_err(|e| e.to_string())?;
         drop(stdout);
-        run_until(endpoint, config, parent_gone_or_terminated()).await;
+        run_until(endpoint, shared, parent_gone_or_terminated()).await;
         Ok(())
     });
     // The stdin reader may still be blocked in a read; do not wait for it.
