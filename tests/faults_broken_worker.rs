@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rivulet::prelude::*;
-use rivulet::remote::proto::{ClientMessage, Reply, Request, Response};
+use rivulet::remote::proto::{ClientMessage, Key, Reply, Request, Response, Task};
 use rivulet::remote::{ClientError, TransportSettings};
 use rivulet::{Client, TaskError, TaskErrorKind};
 use support::fake_worker::{FakeWorker, Session, encoded};
@@ -116,18 +116,13 @@ async fn a_fetched_value_with_trailing_bytes_is_a_codec_error() {
                 ClientMessage::Request {
                     id,
                     request: Request::Submit(task),
+                } => answer_task(&mut values, id, task),
+                ClientMessage::Request {
+                    id,
+                    request: Request::SubmitWith { task, inputs },
                 } => {
-                    let input = values.get(&task.inputs[0]).cloned().unwrap_or_default();
-                    let size = input.len() as u64;
-                    values.insert(task.outputs[0], input);
-                    Reply {
-                        id,
-                        response: Response::Done {
-                            sizes: vec![size],
-                            verdict: None,
-                            values: vec![None],
-                        },
-                    }
+                    values.extend(inputs);
+                    answer_task(&mut values, id, task)
                 }
                 ClientMessage::Request {
                     id,
@@ -366,4 +361,20 @@ async fn a_worker_that_never_finishes_the_quic_handshake_times_out_connect() {
         "{connected:?}"
     );
     sink.abort();
+}
+
+/// What the fake of `a_fetched_value_with_trailing_bytes_is_a_codec_error` answers to a task: it
+/// keeps the input as the output (`same`) and answers without the value, so it is fetched.
+fn answer_task(values: &mut std::collections::HashMap<Key, Bytes>, id: u64, task: Task) -> Reply {
+    let input = values.get(&task.inputs[0]).cloned().unwrap_or_default();
+    let size = input.len() as u64;
+    values.insert(task.outputs[0], input);
+    Reply {
+        id,
+        response: Response::Done {
+            sizes: vec![size],
+            verdict: None,
+            values: vec![None],
+        },
+    }
 }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -106,12 +107,15 @@ pub(crate) struct Value {
     /// Which output of its request this value is (its index in [`Done::inline`]).
     pub(crate) output: usize,
     pub(crate) lineage: Mutex<Lineage>,
+    /// The value is only here, not on its worker yet: it was scattered by a stream, and goes
+    /// to the worker along with the first task on it (or is never sent, if no task needs it).
+    pub(crate) local_only: AtomicBool,
     pub(crate) client: Client,
 }
 
 impl Drop for Value {
     fn drop(&mut self) {
-        if !matches!(*self.lineage(), Lineage::Unsent) {
+        if !self.local_only.load(Ordering::Acquire) && !matches!(*self.lineage(), Lineage::Unsent) {
             let _span =
                 tracing::debug_span!("release", key = ?self.key, worker = %self.link.id).entered();
             self.link.release(self.key);
@@ -137,6 +141,29 @@ impl Value {
         self.lineage
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The value's bytes, if it is only here (not on its worker yet).
+    pub(crate) fn local_bytes(&self) -> Option<Bytes> {
+        if !self.local_only.load(Ordering::Acquire) {
+            return None;
+        }
+        match &*self.lineage() {
+            Lineage::Bytes(bytes) => Some(bytes.clone()),
+            _ => None,
+        }
+    }
+
+    /// Sends a value that is only here to its worker, to stay there (once, however many tasks
+    /// ask at the same time).
+    pub(crate) fn send_once(&self, bytes: Bytes) {
+        if self
+            .local_only
+            .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.link.scatter(self.key, bytes);
+        }
     }
 
     /// The error of a value that failed before it was sent to any worker.
@@ -192,7 +219,8 @@ impl Value {
             tracing::debug!(key = ?value.key, lost = %value.link.id, to = %target.id, "making a value again");
             let lineage = value.lineage().clone();
             match lineage {
-                Lineage::Bytes(bytes) => Ok(client.scatter_bytes(&target, bytes)),
+                // The bytes are here: they go to the new worker with the first task on them.
+                Lineage::Bytes(bytes) => Ok(client.local_value(&target, bytes)),
                 Lineage::Unsent => Err(TaskError::worker_lost(value.link.id)),
                 Lineage::Task { kind, function, params, inputs, output, outputs } => {
                     let mut moved = Vec::with_capacity(inputs.len());

@@ -22,7 +22,7 @@ use crate::remote::obs::{InFlight as Recorded, Metrics};
 use crate::remote::proto::{
     AnswerError, ClientMessage, Hello, HelloReply, INITIAL_TASK_TIME, InFlight, Key, Limits, Load,
     MAX_HELLO, PROTOCOL_VERSION, Reply, Request, Response, TaskError, TaskErrorKind, WorkerId,
-    pieces,
+    merge_releases, pieces,
 };
 use crate::remote::registry;
 use crate::remote::transport::{self, MessageReader, StreamError, spawn_writer, write_message};
@@ -180,7 +180,7 @@ impl Link {
         // decode a huge one.
         let replies = (config.limits.piece + 4 * config.limits.inline).max(MIN_REPLY_FRAME);
         reader.set_max_frame(replies.min(max_frame));
-        let (outgoing, writer) = spawn_writer::<ClientMessage>(send, max_frame);
+        let (outgoing, writer) = spawn_writer::<ClientMessage>(send, max_frame, merge_releases);
         let closing = connection.clone();
         let close: Closer = Box::new(move || closing.close(0u32.into(), b"client closed"));
         let link = Link::new(id, slots, outgoing, close, metrics, config.limits);
@@ -235,7 +235,8 @@ impl Link {
     pub(crate) fn request(&self, request: Request) -> oneshot::Receiver<Answer> {
         let (answer, rx) = oneshot::channel();
         let recorded = self.metrics.on_request(self.id, &request);
-        let task_sent = matches!(request, Request::Submit(_)).then(Instant::now);
+        let task_sent =
+            matches!(request, Request::Submit(_) | Request::SubmitWith { .. }).then(Instant::now);
         let waiter = Waiter {
             answer,
             recorded,
@@ -283,6 +284,18 @@ impl Link {
                 chunk,
             });
         }
+    }
+
+    /// Counts a value placed here whose bytes travel later, with its first task (placement's
+    /// round-robin among equals counts it as scattered).
+    pub(crate) fn note_placed(&self) {
+        self.scattered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The largest value that travels along with a task rather than scattered first: one
+    /// piece, so the task's frame stays within what a worker reads.
+    pub(crate) fn max_along(&self) -> usize {
+        self.limits.piece
     }
 
     /// Tells the worker this value is no longer needed.

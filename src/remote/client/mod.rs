@@ -1,7 +1,7 @@
 //! `Client`: connections to workers, placement, and the requests behind remote streams.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
@@ -472,6 +472,23 @@ impl Client {
     /// # }
     /// ```
     pub fn scatter<T: Serialize>(&self, x: T) -> RemoteFuture<T> {
+        self.place_value(x, Client::scatter_bytes)
+    }
+
+    /// Like [`scatter`](Self::scatter), but the value is sent along with the first task on it
+    /// (one message instead of two), or never, if no task needs it: what a stream's
+    /// `scatter` does.
+    pub(crate) fn scatter_lazily<T: Serialize>(&self, x: T) -> RemoteFuture<T> {
+        self.place_value(x, Client::local_value)
+    }
+
+    /// Encodes `x`, checks it against the value limit, and keeps it for the worker with the
+    /// least outstanding work with `keep`.
+    fn place_value<T: Serialize>(
+        &self,
+        x: T,
+        keep: fn(&Client, &Arc<Link>, Bytes) -> Arc<Value>,
+    ) -> RemoteFuture<T> {
         let Some(link) = self.place() else {
             return RemoteFuture::from_shared(self.unplaced(TaskError::new(
                 TaskErrorKind::NoWorkers,
@@ -491,8 +508,23 @@ impl Client {
                     ),
                 ),
             ),
-            Ok(bytes) => self.scatter_bytes(&link, Bytes::from(bytes)),
+            Ok(bytes) => keep(self, &link, Bytes::from(bytes)),
             Err(error) => self.failed_value(&link, TaskError::codec(&error)),
+        })
+    }
+
+    /// A value meant for `link`'s worker whose bytes are only here for now: the first task on
+    /// it takes them along ([`Request::SubmitWith`]).
+    pub(crate) fn local_value(&self, link: &Arc<Link>, bytes: Bytes) -> Arc<Value> {
+        link.note_placed();
+        Arc::new(Value {
+            key: self.next_key(),
+            link: Arc::clone(link),
+            status: ready_status(bytes.clone()),
+            output: 0,
+            lineage: Mutex::new(Lineage::Bytes(bytes)),
+            local_only: AtomicBool::new(true),
+            client: self.clone(),
         })
     }
 
@@ -508,6 +540,7 @@ impl Client {
             status: ready_status(bytes.clone()),
             output: 0,
             lineage: Mutex::new(Lineage::Bytes(bytes)),
+            local_only: AtomicBool::new(false),
             client: self.clone(),
         })
     }
@@ -563,7 +596,7 @@ impl Client {
         F: crate::RemoteFn,
         F::Input: Serialize,
     {
-        let input = self.scatter(x);
+        let input = self.scatter_lazily(x);
         let function: Arc<str> = Arc::from(F::NAME);
         let value = match postcard::to_allocvec(&f) {
             Ok(params) => {
@@ -598,19 +631,47 @@ impl Client {
                 .collect();
             return (values, failed_status(error));
         }
+        let mut input_keys = Vec::with_capacity(inputs.len());
+        let mut along = Vec::new();
         for input in inputs {
             input.compact();
+            debug_assert!(
+                Arc::ptr_eq(&input.link, &link) || input.local_bytes().is_some(),
+                "a task's inputs are moved to its worker first"
+            );
+            match input.local_bytes() {
+                // Small enough for the task's frame: it travels with the task, under a key of
+                // its own (the value stays only here, for the next task that needs it).
+                Some(bytes) if bytes.len() <= link.max_along() => {
+                    let key = self.next_key();
+                    along.push((key, bytes));
+                    input_keys.push(key);
+                    continue;
+                }
+                // Too large: it goes first, in pieces, and stays there.
+                Some(bytes) => input.send_once(bytes),
+                None => {}
+            }
+            input_keys.push(input.key);
         }
         let output_keys: Vec<Key> = (0..outputs).map(|_| self.next_key()).collect();
         let task = Task {
             kind,
             function: function.to_string(),
             params: params.clone(),
-            inputs: inputs.iter().map(|value| value.key).collect(),
+            inputs: input_keys,
             outputs: output_keys.clone(),
             reply_with_value,
         };
-        let status = status_of(link.request(Request::Submit(task)), link.id);
+        let request = if along.is_empty() {
+            Request::Submit(task)
+        } else {
+            Request::SubmitWith {
+                task,
+                inputs: along,
+            }
+        };
+        let status = status_of(link.request(request), link.id);
         let lineage_inputs: Vec<Arc<Value>> =
             inputs.iter().map(|value| Arc::clone(value)).collect();
         let values: Vec<Arc<Value>> = output_keys
@@ -630,6 +691,7 @@ impl Client {
                         output,
                         outputs,
                     }),
+                    local_only: AtomicBool::new(false),
                     client: self.clone(),
                 })
             })
@@ -660,6 +722,7 @@ impl Client {
             status: failed_status(error),
             output: 0,
             lineage: Mutex::new(Lineage::Unsent),
+            local_only: AtomicBool::new(false),
             client: self.clone(),
         })
     }

@@ -86,7 +86,7 @@ impl<T: Portable> RemoteStream<T> {
     {
         let scattering = client.clone();
         RemoteStream {
-            items: stream.map(move |x| scattering.scatter(x)).boxed(),
+            items: stream.map(move |x| scattering.scatter_lazily(x)).boxed(),
             client: client.clone(),
         }
     }

@@ -136,7 +136,7 @@ impl RequestKind {
 
     fn of(request: &Request) -> Self {
         match request {
-            Request::Submit(_) => RequestKind::Submit,
+            Request::Submit(_) | Request::SubmitWith { .. } => RequestKind::Submit,
             Request::Fetch { .. } => RequestKind::Fetch,
         }
     }
@@ -382,11 +382,19 @@ impl Metrics {
             outputs: [None, None],
         };
         bump(&record.requests_in_flight);
-        match request {
-            Request::Submit(task) => {
+        let (task, along) = match request {
+            Request::Submit(task) => (Some(task), 0),
+            Request::SubmitWith { task, inputs } => (
+                Some(task),
+                inputs.iter().map(|(_, value)| value.len()).sum(),
+            ),
+            Request::Fetch { .. } => (None, 0),
+        };
+        if let Some(task) = task {
+            {
                 record
                     .bytes_sent
-                    .fetch_add(task.params.len() as u64, Ordering::Relaxed);
+                    .fetch_add((task.params.len() + along) as u64, Ordering::Relaxed);
                 bump(&record.tasks_in_flight);
                 bump(&self.totals.submitted);
                 let label = if task.kind == TaskKind::Zip {
@@ -418,7 +426,6 @@ impl Metrics {
                 bump(&function.submitted);
                 in_flight.function = Some(function);
             }
-            Request::Fetch { .. } => {}
         }
         in_flight.worker = Some(record);
         in_flight

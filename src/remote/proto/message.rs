@@ -151,6 +151,18 @@ impl Reply {
 pub enum Request {
     /// Run a task once its inputs are ready; the answer comes when it has finished.
     Submit(Task),
+    /// [`Submit`](Self::Submit), with some of the task's inputs travelling along instead of
+    /// being scattered first: one message per item where a scatter and a submit would be two.
+    /// The worker keeps each value under its key for this task alone and frees it once the
+    /// task has started (it needs no release; the client keeps the bytes, to send them again).
+    /// Each key must be one of the task's inputs, vacant, and the value within one frame and
+    /// the worker's value limit.
+    SubmitWith {
+        /// The task.
+        task: Task,
+        /// Inputs of the task, under the keys the task names them by.
+        inputs: Vec<(Key, Bytes)>,
+    },
     /// Send back the value under `key` (waiting for the task that makes it, if it runs).
     Fetch {
         /// Which value.
@@ -265,4 +277,44 @@ pub enum FailureKind {
     /// The worker refused the value or task: this client is over its quota there (bytes held,
     /// or tasks unfinished).
     Overloaded,
+}
+
+/// Folds the releases among a batch of messages about to be written into one, where the last
+/// of them was: a worker then reads one message for many values let go of. Only releases move,
+/// and only later, which is always safe (a release never has to come before anything).
+///
+/// ```
+/// use rivulet::remote::proto::{ClientMessage, Key, Request, merge_releases};
+///
+/// let fetch = ClientMessage::Request { id: 1, request: Request::Fetch { key: Key(9) } };
+/// let mut batch = vec![
+///     ClientMessage::Release(vec![Key(1)]),
+///     fetch.clone(),
+///     ClientMessage::Release(vec![Key(2), Key(3)]),
+/// ];
+/// merge_releases(&mut batch);
+/// assert_eq!(batch, vec![fetch, ClientMessage::Release(vec![Key(1), Key(2), Key(3)])]);
+/// ```
+pub fn merge_releases(batch: &mut Vec<ClientMessage>) {
+    let releases = batch
+        .iter()
+        .filter(|message| matches!(message, ClientMessage::Release(_)))
+        .count();
+    if releases < 2 {
+        return;
+    }
+    let mut keys = Vec::new();
+    let mut seen = 0;
+    batch.retain_mut(|message| {
+        let ClientMessage::Release(these) = message else {
+            return true;
+        };
+        seen += 1;
+        keys.append(these);
+        if seen == releases {
+            *these = std::mem::take(&mut keys);
+            return true;
+        }
+        false
+    });
 }

@@ -82,6 +82,9 @@ pub enum Violation {
         /// The limit.
         max: u64,
     },
+    /// A value sent along with a task is not one of that task's inputs (or is sent twice).
+    #[error("{0:?} came with a task that does not take it")]
+    StrayInput(Key),
     /// A piece of a scattered value does not fit the pieces before it.
     #[error("a piece of the value under {key:?} does not fit: {reason}")]
     BadPiece {
@@ -115,6 +118,8 @@ struct Unfinished {
     task: Task,
     /// How many of its inputs are still pending.
     missing: usize,
+    /// Inputs that came with the task ([`Request::SubmitWith`]): freed once it has started.
+    transient: Vec<Key>,
 }
 
 /// A value arriving in pieces.
@@ -249,7 +254,11 @@ impl WorkerSession {
             ClientMessage::Request {
                 id,
                 request: Request::Submit(task),
-            } => self.submit(id, task, known),
+            } => self.submit(id, task, Vec::new(), known),
+            ClientMessage::Request {
+                id,
+                request: Request::SubmitWith { task, inputs },
+            } => self.submit_with(id, task, inputs, known),
         };
         self.wake_all();
         handled
@@ -504,10 +513,51 @@ impl WorkerSession {
         }
     }
 
+    /// A task with some inputs along: they are kept as scattered values would be, for this
+    /// task alone. Checked as a whole first, so a refused message leaves the session as it was.
+    fn submit_with(
+        &mut self,
+        id: u64,
+        task: Task,
+        inputs: Vec<(Key, Bytes)>,
+        known: impl Fn(&str) -> bool,
+    ) -> Result<(), Violation> {
+        for (i, (key, value)) in inputs.iter().enumerate() {
+            if !task.inputs.contains(key) || inputs[..i].iter().any(|(k, _)| k == key) {
+                return Err(Violation::StrayInput(*key));
+            }
+            self.check_vacant(*key)?;
+            if task.outputs.contains(key) {
+                return Err(Violation::KeyInUse(*key));
+            }
+            let len = value.len() as u64;
+            if len > self.limits.max_value {
+                return Err(Violation::ValueTooLarge {
+                    key: *key,
+                    len,
+                    max: self.limits.max_value,
+                });
+            }
+        }
+        let transient: Vec<Key> = inputs.iter().map(|(key, _)| *key).collect();
+        for (key, value) in inputs {
+            let held = self.within_quota(value.len() as u64, Held::Ready(value));
+            self.store(key, held);
+        }
+        let submitted = self.submit(id, task, transient.clone(), known);
+        if submitted.is_err() {
+            for key in transient {
+                self.release(key);
+            }
+        }
+        submitted
+    }
+
     fn submit(
         &mut self,
         id: u64,
         task: Task,
+        transient: Vec<Key>,
         known: impl Fn(&str) -> bool,
     ) -> Result<(), Violation> {
         let (inputs, outputs) = match task.kind {
@@ -580,6 +630,7 @@ impl WorkerSession {
             request: id,
             task,
             missing,
+            transient,
         };
         match failed {
             Some(failure) => self.complete(id_task, unfinished, Err(failure)),
@@ -592,7 +643,7 @@ impl WorkerSession {
     }
 
     /// Starts a task whose inputs are all made: a zip is made here, a function is run.
-    fn start(&mut self, id: TaskId, unfinished: Unfinished) {
+    fn start(&mut self, id: TaskId, mut unfinished: Unfinished) {
         let mut inputs = Vec::with_capacity(unfinished.task.inputs.len());
         for key in &unfinished.task.inputs {
             match self.values.get(key) {
@@ -612,6 +663,9 @@ impl WorkerSession {
             }
         }
         let input = concat(&inputs);
+        for key in std::mem::take(&mut unfinished.transient) {
+            self.release(key);
+        }
         if unfinished.task.kind == TaskKind::Zip {
             let output = TaskOutput {
                 values: vec![input],
@@ -638,7 +692,16 @@ impl WorkerSession {
         unfinished: Unfinished,
         outcome: Result<TaskOutput, Failure>,
     ) {
-        let Unfinished { request, task, .. } = unfinished;
+        let Unfinished {
+            request,
+            task,
+            transient,
+            ..
+        } = unfinished;
+        // A task that ends without starting (an input failed, a quota) frees what came with it.
+        for key in transient {
+            self.release(key);
+        }
         let outcome = outcome.and_then(|output| self.check_output(&task, output));
         let response = match &outcome {
             Ok(output) => Response::Done {

@@ -218,10 +218,12 @@ impl MessageReader {
 }
 
 /// Spawns the task that writes queued messages to `send`, several frames per write. It ends (and
-/// finishes the stream) when every sender is dropped, or at the first write error.
+/// finishes the stream) when every sender is dropped, or at the first write error. `merge` may
+/// rewrite each batch taken from the queue before it is written (to fold messages together).
 pub(crate) fn spawn_writer<M>(
     send: quinn::SendStream,
     max_frame: usize,
+    merge: fn(&mut Vec<M>),
 ) -> (
     mpsc::UnboundedSender<M>,
     tokio::task::JoinHandle<Result<(), StreamError>>,
@@ -230,7 +232,14 @@ where
     M: Serialize + Send + 'static,
 {
     let (tx, rx) = mpsc::unbounded_channel::<M>();
-    let task = tokio::spawn(write_all_queued(rx, send, max_frame, |m| (m, 0), |_| {}));
+    let task = tokio::spawn(write_all_queued(
+        rx,
+        send,
+        max_frame,
+        |m| (m, 0),
+        merge,
+        |_| {},
+    ));
     (tx, task)
 }
 
@@ -290,6 +299,7 @@ where
         send,
         max_frame,
         counted,
+        |_| {},
         move |weight| {
             queued.fetch_sub(weight, Ordering::AcqRel);
             written.notify_one();
@@ -306,6 +316,7 @@ async fn write_all_queued<Q, M, F>(
     mut send: quinn::SendStream,
     max_frame: usize,
     parts: fn(&Q) -> (&M, usize),
+    merge: fn(&mut Vec<Q>),
     mut on_written: F,
 ) -> Result<(), StreamError>
 where
@@ -315,6 +326,7 @@ where
     let mut buf = BytesMut::new();
     let mut batch = Vec::with_capacity(WRITE_BATCH);
     while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+        merge(&mut batch);
         let mut weight = 0;
         for item in batch.drain(..) {
             let (message, counted) = parts(&item);
