@@ -40,6 +40,19 @@ fn submit(id: u64, task: Task) -> ClientMessage {
     }
 }
 
+fn submit_with(id: u64, task: Task, inputs: &[(u64, &'static [u8])]) -> ClientMessage {
+    ClientMessage::Request {
+        id,
+        request: Request::SubmitWith {
+            task,
+            inputs: inputs
+                .iter()
+                .map(|(key, bytes)| (Key(*key), Bytes::from_static(bytes)))
+                .collect(),
+        },
+    }
+}
+
 fn fetch(id: u64, key: u64) -> ClientMessage {
     ClientMessage::Request {
         id,
@@ -325,15 +338,26 @@ fn released_while_pending_is_dropped_when_made() {
 #[derive(Debug, Clone)]
 enum Step {
     Scatter,
-    Map { input: usize },
-    Release { index: usize },
-    Finish { index: usize },
+    Map {
+        input: usize,
+    },
+    /// An accumulate step whose item comes along with it, on a state that may be pending.
+    AccumulateWith {
+        state: usize,
+    },
+    Release {
+        index: usize,
+    },
+    Finish {
+        index: usize,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         Just(Step::Scatter),
         (0usize..32).prop_map(|input| Step::Map { input }),
+        (0usize..32).prop_map(|state| Step::AccumulateWith { state }),
         (0usize..32).prop_map(|index| Step::Release { index }),
         (0usize..32).prop_map(|index| Step::Finish { index }),
     ]
@@ -365,6 +389,22 @@ proptest! {
                     next_id += 1;
                     submitted += 1;
                     live.push(output);
+                }
+                Step::AccumulateWith { state } if !live.is_empty() => {
+                    let state = live[state % live.len()];
+                    let (item, out_state, out_value) = (Key(next_key), Key(next_key + 1), Key(next_key + 2));
+                    next_key += 3;
+                    let t = Task { inputs: vec![state, item], outputs: vec![out_state, out_value], ..task(TaskKind::Accumulate, &[], &[]) };
+                    let message = ClientMessage::Request {
+                        id: next_id,
+                        request: Request::SubmitWith { task: t, inputs: vec![(item, Bytes::from_static(b"x"))] },
+                    };
+                    session.handle(message, known).unwrap();
+                    next_id += 1;
+                    submitted += 1;
+                    // The item is the worker's only until the task starts: never the client's.
+                    live.push(out_state);
+                    live.push(out_value);
                 }
                 Step::Release { index } if !live.is_empty() => {
                     let key = live.remove(index % live.len());
@@ -602,4 +642,113 @@ fn a_released_input_fails_the_task_waiting_for_it() {
         Response::Failed(f) if f.kind == FailureKind::Aborted)
     );
     assert_eq!(s.unfinished_tasks(), 0);
+}
+
+#[test]
+fn inputs_along_with_a_task_are_its_own_and_freed_once_it_starts() {
+    let mut session = WorkerSession::new(small());
+    session
+        .handle(
+            submit_with(1, task(TaskKind::Map, &[0], &[1]), &[(0, b"a")]),
+            known,
+        )
+        .unwrap();
+    let (runs, _) = actions(&mut session);
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].input, Bytes::from_static(b"a"));
+    assert_eq!(session.values_held(), 1, "only the output is kept");
+
+    // On a pending state, the item is kept until the task can start.
+    session
+        .handle(
+            submit_with(
+                2,
+                task(TaskKind::Accumulate, &[1, 5], &[6, 7]),
+                &[(5, b"x")],
+            ),
+            known,
+        )
+        .unwrap();
+    assert_eq!(
+        session.values_held(),
+        4,
+        "output 1, item 5, outputs 6 and 7"
+    );
+    session.finished(runs[0].task, one_value(b"s"));
+    let (runs, replies) = actions(&mut session);
+    assert_eq!((runs.len(), replies.len()), (1, 1));
+    assert_eq!(runs[0].input, Bytes::from_static(b"sx"));
+    assert_eq!(
+        session.values_held(),
+        3,
+        "the item went when the task started"
+    );
+}
+
+#[test]
+fn a_task_that_fails_before_starting_frees_its_inputs_along() {
+    let mut session = WorkerSession::new(small());
+    session.handle(scatter(0, b"a"), known).unwrap();
+    session
+        .handle(submit(1, task(TaskKind::Map, &[0], &[1])), known)
+        .unwrap();
+    let (runs, _) = actions(&mut session);
+    session
+        .handle(
+            submit_with(2, task(TaskKind::Zip, &[1, 9], &[2]), &[(9, b"b")]),
+            known,
+        )
+        .unwrap();
+    session.finished(
+        runs[0].task,
+        Err(Failure::new(FailureKind::Panicked, "boom")),
+    );
+    let (_, replies) = actions(&mut session);
+    assert_eq!(replies.len(), 2);
+    assert_eq!(
+        session.values_held(),
+        3,
+        "0, and the failures under 1 and 2; not 9"
+    );
+}
+
+#[test]
+fn inputs_along_that_break_the_rules_are_violations_and_change_nothing() {
+    let mut session = WorkerSession::new(small());
+    session.handle(scatter(0, b"a"), known).unwrap();
+    let stray = submit_with(1, task(TaskKind::Map, &[0], &[1]), &[(3, b"b")]);
+    assert_eq!(
+        session.handle(stray, known),
+        Err(Violation::StrayInput(Key(3)))
+    );
+    let taken = submit_with(1, task(TaskKind::Map, &[0], &[1]), &[(0, b"b")]);
+    assert_eq!(
+        session.handle(taken, known),
+        Err(Violation::KeyInUse(Key(0)))
+    );
+    let twice = submit_with(
+        1,
+        task(TaskKind::Zip, &[4, 4], &[1]),
+        &[(4, b"b"), (4, b"c")],
+    );
+    assert_eq!(
+        session.handle(twice, known),
+        Err(Violation::StrayInput(Key(4)))
+    );
+    let unknown = ClientMessage::Request {
+        id: 1,
+        request: Request::SubmitWith {
+            task: Task {
+                function: "nope".into(),
+                ..task(TaskKind::Map, &[4], &[5])
+            },
+            inputs: vec![(Key(4), Bytes::from_static(b"b"))],
+        },
+    };
+    assert_eq!(
+        session.handle(unknown, known),
+        Err(Violation::UnknownFunction("nope".into()))
+    );
+    assert_eq!(session.values_held(), 1, "only the scattered value");
+    assert_eq!(session.bytes_held(), 1);
 }
