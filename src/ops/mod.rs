@@ -15,7 +15,7 @@ mod event_session;
 mod event_time;
 mod filter;
 mod flatten_iter;
-mod forwarder;
+pub(crate) mod forwarder;
 mod frequencies;
 mod keep;
 mod latest;

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use serde::de::DeserializeOwned;
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use super::Client;
 use super::link::Link;
@@ -99,6 +99,107 @@ pub(crate) enum Lineage {
     Unsent,
 }
 
+/// Whether a value's request is still out.
+#[derive(Debug)]
+pub(crate) enum Outstanding {
+    /// Its task is submitted and not answered; a `buffered(n)` may have lent it one of its n
+    /// places, given back with the answer.
+    Running(Option<OwnedSemaphorePermit>),
+    /// Answered (or never asked for: the value was here from the start).
+    Answered,
+}
+
+impl Outstanding {
+    pub(crate) fn running() -> Mutex<Outstanding> {
+        Mutex::new(Outstanding::Running(None))
+    }
+
+    pub(crate) fn answered() -> Mutex<Outstanding> {
+        Mutex::new(Outstanding::Answered)
+    }
+}
+
+/// A task's request, made but not sent: it goes when something needs one of its outputs (a
+/// `buffered(n)` with a free place, a fetch, a task on it that is sent), so that an item
+/// pulled ahead costs the workers nothing until then.
+#[derive(Debug, Default)]
+pub(crate) struct Deferred {
+    pending: Mutex<Option<PendingRequest>>,
+    /// Outputs dropped before the request went: the worker makes them anyway (another output
+    /// of the same task was wanted), so they are released right after the request.
+    orphans: Mutex<Vec<Key>>,
+    /// Set once the request has gone (never unset): the fast way to know there is nothing to do.
+    sent: AtomicBool,
+}
+
+/// What sending a deferred request takes.
+#[derive(Debug)]
+pub(crate) struct PendingRequest {
+    pub(crate) link: Arc<Link>,
+    pub(crate) request: Request,
+    pub(crate) answer: oneshot::Sender<Result<Response, TaskError>>,
+    pub(crate) outputs: Vec<std::sync::Weak<Value>>,
+    /// The task's inputs, whose own requests must go first.
+    pub(crate) inputs: Vec<Arc<Value>>,
+}
+
+impl PendingRequest {
+    pub(crate) fn send(self) {
+        self.link
+            .send_request(self.request, self.answer, self.outputs);
+    }
+}
+
+/// A deferred request taken to be sent, with the outputs to release after it.
+#[derive(Debug)]
+pub(crate) struct Taken {
+    pub(crate) pending: PendingRequest,
+    orphans: Vec<Key>,
+}
+
+impl Taken {
+    pub(crate) fn send(self) {
+        let link = Arc::clone(&self.pending.link);
+        self.pending.send();
+        for key in self.orphans {
+            link.release(key);
+        }
+    }
+}
+
+impl Deferred {
+    pub(crate) fn defer(&self, pending: PendingRequest) {
+        *lock(&self.pending) = Some(pending);
+    }
+
+    fn is_sent(&self) -> bool {
+        self.sent.load(Ordering::Acquire)
+    }
+
+    fn take(&self) -> Option<Taken> {
+        let mut pending = lock(&self.pending);
+        let taken = pending.take()?;
+        self.sent.store(true, Ordering::Release);
+        let orphans = std::mem::take(&mut *lock(&self.orphans));
+        drop(pending);
+        Some(Taken {
+            pending: taken,
+            orphans,
+        })
+    }
+
+    /// Notes an output dropped while the request waits: `false` if it has gone already
+    /// (the output is then released as any other).
+    fn orphan(&self, key: Key) -> bool {
+        let pending = lock(&self.pending);
+        if pending.is_none() {
+            return false;
+        }
+        lock(&self.orphans).push(key);
+        true
+    }
+}
+
 /// One value on a worker, shared by every handle to it; released when the last handle goes.
 pub(crate) struct Value {
     pub(crate) key: Key,
@@ -107,6 +208,11 @@ pub(crate) struct Value {
     /// Which output of its request this value is (its index in [`Done::inline`]).
     pub(crate) output: usize,
     pub(crate) lineage: Mutex<Lineage>,
+    /// Whether the request that makes it is still out, and the place in a
+    /// [`buffered(n)`](super::RemoteStream::buffered) the value holds until it is not.
+    pub(crate) outstanding: Mutex<Outstanding>,
+    /// The task that makes the value, until its request has been sent.
+    pub(crate) request: Option<Arc<Deferred>>,
     /// The value is only here, not on its worker yet: it was scattered by a stream, and goes
     /// to the worker along with the first task on it (or is never sent, if no task needs it).
     pub(crate) local_only: AtomicBool,
@@ -115,7 +221,16 @@ pub(crate) struct Value {
 
 impl Drop for Value {
     fn drop(&mut self) {
-        if !self.local_only.load(Ordering::Acquire) && !matches!(*self.lineage(), Lineage::Unsent) {
+        // A value only here, or whose task was not sent yet, has nothing on a worker to free
+        // now (should the task go for another of its outputs, this one is released after it).
+        let never_sent = self
+            .request
+            .as_ref()
+            .is_some_and(|request| !request.is_sent() && request.orphan(self.key));
+        if !self.local_only.load(Ordering::Acquire)
+            && !never_sent
+            && !matches!(*self.lineage(), Lineage::Unsent)
+        {
             let _span =
                 tracing::debug_span!("release", key = ?self.key, worker = %self.link.id).entered();
             self.link.release(self.key);
@@ -132,6 +247,13 @@ impl fmt::Debug for Value {
     }
 }
 
+/// Locks a mutex whose holders only assign: a panic cannot leave its value half-done.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// How many times a value is made again before its worker losses count as final.
 const MAX_RECOVERIES: usize = 8;
 
@@ -141,6 +263,63 @@ impl Value {
         self.lineage
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Sends the request that makes this value, if it has not gone yet, after those of its
+    /// inputs that have not either.
+    pub(crate) fn start(self: &Arc<Self>) {
+        if self
+            .request
+            .as_ref()
+            .is_none_or(|request| request.is_sent())
+        {
+            return;
+        }
+        let _starting = lock(&self.client.inner.starting);
+        self.start_locked();
+    }
+
+    /// [`start`](Self::start), under the client's start lock: depth first, inputs before the
+    /// task, with a stack of its own rather than recursion (a chain may be long).
+    pub(crate) fn start_locked(self: &Arc<Self>) {
+        enum Step {
+            Visit(Arc<Value>),
+            Send(Taken),
+        }
+        let mut steps = vec![Step::Visit(Arc::clone(self))];
+        while let Some(step) = steps.pop() {
+            match step {
+                Step::Visit(value) => {
+                    let Some(taken) = value.request.as_ref().and_then(|request| request.take())
+                    else {
+                        continue;
+                    };
+                    let inputs: Vec<Arc<Value>> = taken.pending.inputs.clone();
+                    steps.push(Step::Send(taken));
+                    steps.extend(inputs.into_iter().map(Step::Visit));
+                }
+                Step::Send(taken) => taken.send(),
+            }
+        }
+    }
+
+    /// Holds one of a `buffered(n)`'s places until the value's request is answered (at once,
+    /// if it is).
+    pub(crate) fn hold_while_running(&self, place: OwnedSemaphorePermit) {
+        let mut outstanding = lock(&self.outstanding);
+        match &mut *outstanding {
+            Outstanding::Running(held) => *held = Some(place),
+            Outstanding::Answered => {
+                drop(outstanding);
+                drop(place);
+            }
+        }
+    }
+
+    /// The value's request is answered: the place it held (if any) is given back.
+    pub(crate) fn answered(&self) {
+        let before = std::mem::replace(&mut *lock(&self.outstanding), Outstanding::Answered);
+        drop(before);
     }
 
     /// The value's bytes, if it is only here (not on its worker yet).
@@ -188,12 +367,20 @@ impl Value {
         }
     }
 
+    /// [`compact`](Self::compact), with the outputs' bytes of its task's reply.
+    pub(crate) fn compact_with(&self, inline: &[Option<Bytes>]) {
+        if let Some(Some(bytes)) = inline.get(self.output) {
+            *self.lineage() = Lineage::Bytes(bytes.clone());
+        }
+    }
+
     /// The value's status, made again elsewhere as often as its worker is lost: the value that
     /// now stands for `self` (itself, unless it was made again) and how its request ended.
     pub(crate) async fn settled(self: &Arc<Self>) -> (Arc<Value>, Result<Done, TaskError>) {
         let mut value = Arc::clone(self);
         let mut recoveries = 0;
         loop {
+            value.start();
             let status = value.status.clone().await;
             match status {
                 Err(error) if error.is_worker_lost() && recoveries < MAX_RECOVERIES => {

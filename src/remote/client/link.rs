@@ -9,7 +9,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
+use super::future::Value;
 use super::{ClientAuth, ClientError, ConnectConfig};
 use crate::remote::obs::{InFlight as Recorded, Metrics};
 use crate::remote::proto::{
@@ -40,6 +41,8 @@ struct Waiter {
     answer: oneshot::Sender<Answer>,
     recorded: Recorded,
     task_sent: Option<Instant>,
+    /// A task's outputs, to forget their lineage as soon as their bytes come with the reply.
+    outputs: Vec<Weak<Value>>,
 }
 
 /// How the link's connection is closed from this side.
@@ -234,6 +237,20 @@ impl Link {
     /// Sends a request; the receiver gets the worker's response, or the error that lost it.
     pub(crate) fn request(&self, request: Request) -> oneshot::Receiver<Answer> {
         let (answer, rx) = oneshot::channel();
+        self.send_request(request, answer, Vec::new());
+        rx
+    }
+
+    /// Sends a request whose response goes to `answer`. Once a task's reply brings its
+    /// `outputs`' bytes, their lineage is replaced by the bytes there and then, which lets go
+    /// of the task's inputs: chains of inputs (an accumulation's states) end as soon as they
+    /// can, with no task waiting to do it.
+    pub(crate) fn send_request(
+        &self,
+        request: Request,
+        answer: oneshot::Sender<Answer>,
+        outputs: Vec<Weak<Value>>,
+    ) {
         let recorded = self.metrics.on_request(self.id, &request);
         let task_sent =
             matches!(request, Request::Submit(_) | Request::SubmitWith { .. }).then(Instant::now);
@@ -241,6 +258,7 @@ impl Link {
             answer,
             recorded,
             task_sent,
+            outputs,
         };
         // Insert and send under the lock: a reply cannot overtake its entry, and a link closed
         // meanwhile either refuses the entry here or drains it in `fail_all`.
@@ -259,7 +277,6 @@ impl Link {
                 self.fail(waiter, TaskError::worker_lost(self.id));
             }
         }
-        rx
     }
 
     /// Sends a value to keep under `key` (in pieces if it is large). There is no reply: the
@@ -269,7 +286,6 @@ impl Link {
             return;
         }
         self.metrics.on_scatter(self.id, key, value.len());
-        self.scattered.fetch_add(1, Ordering::Relaxed);
         // A closed writer means a lost worker, which the tasks on this value will notice.
         let Some(cut) = pieces(&value, self.limits.piece) else {
             let _ = self.outgoing.send(ClientMessage::Scatter { key, value });
@@ -286,10 +302,11 @@ impl Link {
         }
     }
 
-    /// Counts a value placed here whose bytes travel later, with its first task (placement's
-    /// round-robin among equals counts it as scattered).
+    /// Counts a value placed here, whether its bytes go now or later, with its first task
+    /// (placement's round-robin among equals counts it as scattered).
     pub(crate) fn note_placed(&self) {
         self.scattered.fetch_add(1, Ordering::Relaxed);
+        self.metrics.on_placed();
     }
 
     /// The largest value that travels along with a task rather than scattered first: one
@@ -353,6 +370,12 @@ impl Link {
                 });
                 self.metrics
                     .on_response(self.id, waiter.recorded, answer.as_ref().ok());
+                for output in waiter.outputs.iter().filter_map(Weak::upgrade) {
+                    if let Ok(Response::Done { values, .. }) = &answer {
+                        output.compact_with(values);
+                    }
+                    output.answered();
+                }
                 let _ = waiter.answer.send(answer);
             }
             Ok(None) => {}
@@ -390,6 +413,9 @@ impl Link {
     /// Answers a request that will get no reply with `error`, and tells the metrics.
     fn fail(&self, waiter: Waiter, error: TaskError) {
         self.metrics.on_response(self.id, waiter.recorded, None);
+        for output in waiter.outputs.iter().filter_map(Weak::upgrade) {
+            output.answered();
+        }
         let _ = waiter.answer.send(Err(error));
     }
 

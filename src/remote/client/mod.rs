@@ -8,13 +8,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::Serialize;
 
+mod buffered;
 mod future;
 mod link;
 mod stream;
 
 pub use self::future::RemoteFuture;
 pub(crate) use self::future::Value;
-use self::future::{Lineage, Status, failed_status, ready_status, status_of};
+use self::future::{
+    Deferred, Lineage, Outstanding, PendingRequest, Status, failed_status, ready_status, status_of,
+};
 pub(crate) use self::link::Link;
 pub use self::stream::{Gather, Portable, RemoteFutures, RemoteStream};
 use crate::remote::obs::{Dashboard, Metrics, ServeAddr, ServeError};
@@ -229,6 +232,9 @@ pub(crate) struct ClientInner {
     /// The dashboard started by the builder, if any.
     dashboard: Mutex<Option<Dashboard>>,
     pub(crate) metrics: Arc<Metrics>,
+    /// Held while deferred requests are sent, so that a task never goes out before the task
+    /// that makes its input (see [`Value::start`]).
+    pub(crate) starting: Mutex<()>,
 }
 
 impl ClientInner {
@@ -314,6 +320,7 @@ impl Client {
                 owned: Mutex::new(Vec::new()),
                 dashboard: Mutex::new(None),
                 metrics: Arc::new(Metrics::default()),
+                starting: Mutex::new(()),
             }),
         }
     }
@@ -523,7 +530,9 @@ impl Client {
             status: ready_status(bytes.clone()),
             output: 0,
             lineage: Mutex::new(Lineage::Bytes(bytes)),
+            outstanding: Outstanding::answered(),
             local_only: AtomicBool::new(true),
+            request: None,
             client: self.clone(),
         })
     }
@@ -532,6 +541,7 @@ impl Client {
     /// should that worker be lost before the value is done with.
     pub(crate) fn scatter_bytes(&self, link: &Arc<Link>, bytes: Bytes) -> Arc<Value> {
         let key = self.next_key();
+        link.note_placed();
         link.scatter(key, bytes.clone());
         Arc::new(Value {
             key,
@@ -540,7 +550,9 @@ impl Client {
             status: ready_status(bytes.clone()),
             output: 0,
             lineage: Mutex::new(Lineage::Bytes(bytes)),
+            outstanding: Outstanding::answered(),
             local_only: AtomicBool::new(false),
+            request: None,
             client: self.clone(),
         })
     }
@@ -603,7 +615,10 @@ impl Client {
                 let params = Bytes::from(params);
                 let (mut outputs, _) =
                     self.submit_task(TaskKind::Map, &function, &params, &[&input.value], 1, true);
-                outputs.swap_remove(0)
+                let output = outputs.swap_remove(0);
+                // Dask's `submit` runs at once, whether or not anyone waits for the result.
+                output.start();
+                output
             }
             Err(error) => self.failed_value(&input.value.link, TaskError::codec(&error)),
         };
@@ -671,9 +686,11 @@ impl Client {
                 inputs: along,
             }
         };
-        let status = status_of(link.request(request), link.id);
+        let (answer, reply) = tokio::sync::oneshot::channel();
+        let status = status_of(reply, link.id);
         let lineage_inputs: Vec<Arc<Value>> =
             inputs.iter().map(|value| Arc::clone(value)).collect();
+        let deferred = Arc::new(Deferred::default());
         let values: Vec<Arc<Value>> = output_keys
             .into_iter()
             .enumerate()
@@ -691,15 +708,40 @@ impl Client {
                         output,
                         outputs,
                     }),
+                    outstanding: Outstanding::running(),
                     local_only: AtomicBool::new(false),
+                    request: Some(Arc::clone(&deferred)),
                     client: self.clone(),
                 })
             })
             .collect();
-        if reply_with_value {
-            compact_when_done(&status, &values);
+        let pending = PendingRequest {
+            link: Arc::clone(&link),
+            request,
+            answer,
+            outputs: values.iter().map(Arc::downgrade).collect(),
+            inputs: lineage_inputs,
+        };
+        match values.first() {
+            // Sent when something needs it (see `Value::start`).
+            Some(first) => {
+                deferred.defer(pending);
+                debug_assert!(first.request.is_some());
+            }
+            // Nothing stands for a task without outputs (a retain's): it goes now.
+            None => self.send_now(pending),
         }
         (values, status)
+    }
+
+    /// Sends a request whose inputs' requests may still be deferred: those go first, in order,
+    /// under the client's start lock.
+    pub(crate) fn send_now(&self, pending: PendingRequest) {
+        let _starting = lock(&self.inner.starting);
+        for input in &pending.inputs {
+            input.start_locked();
+        }
+        pending.send();
     }
 
     /// A copy of `value` on `target`'s worker (through this process), or `value` itself if it
@@ -722,7 +764,9 @@ impl Client {
             status: failed_status(error),
             output: 0,
             lineage: Mutex::new(Lineage::Unsent),
+            outstanding: Outstanding::answered(),
             local_only: AtomicBool::new(false),
+            request: None,
             client: self.clone(),
         })
     }
@@ -808,24 +852,4 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Once the task that makes `values` has answered, replaces their lineage by the bytes that
-/// came back, which lets go of the task's inputs. Without it a chain of tasks (an
-/// accumulation's states, each the input of the next) would keep every value of the chain
-/// alive on the workers and here, for as long as the stream runs.
-fn compact_when_done(status: &Status, values: &[Arc<Value>]) {
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        // Without a runtime the inputs are let go of at the next task or fetch instead.
-        return;
-    };
-    let status = status.clone();
-    let values: Vec<std::sync::Weak<Value>> = values.iter().map(Arc::downgrade).collect();
-    runtime.spawn(async move {
-        if status.await.is_ok() {
-            for value in values.iter().filter_map(std::sync::Weak::upgrade) {
-                value.compact();
-            }
-        }
-    });
 }

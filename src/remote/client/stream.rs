@@ -344,7 +344,7 @@ impl<T: Portable> RemoteStream<T> {
     /// ```
     pub fn buffered(self, n: usize) -> RemoteStream<T> {
         crate::util::assert_nonzero(n, "buffered", "n");
-        let items = self.items.buffer(n).boxed();
+        let items = super::buffered::Buffered::new(self.items, n).boxed();
         let client = self.client.clone();
         RemoteStream { items, client }
     }
@@ -502,7 +502,12 @@ impl<T> Stream for RemoteFutures<T> {
     type Item = RemoteFuture<T>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.items.poll_next_unpin(cx)
+        let polled = self.items.poll_next_unpin(cx);
+        if let Poll::Ready(Some(handle)) = &polled {
+            // A handle given out runs, as Dask's futures do, whether or not it is fetched.
+            handle.value.start();
+        }
+        polled
     }
 }
 

@@ -362,12 +362,16 @@ impl Metrics {
         let record = self.worker(worker);
         let size = size as u64;
         record.bytes_sent.fetch_add(size, Ordering::Relaxed);
-        bump(&self.totals.scattered);
         let mut state = record.state();
         if let Some(old) = state.held.insert(key, size) {
             state.held_bytes = state.held_bytes.saturating_sub(old);
         }
         state.held_bytes = state.held_bytes.saturating_add(size);
+    }
+
+    /// A value was placed on a worker (sent there now, or along with its first task).
+    pub(crate) fn on_placed(&self) {
+        bump(&self.totals.scattered);
     }
 
     /// A request is about to be sent to `worker`.
