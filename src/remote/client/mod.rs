@@ -10,12 +10,14 @@ use serde::Serialize;
 
 mod future;
 mod link;
+mod ops;
 mod stream;
 
 pub use self::future::RemoteFuture;
 pub(crate) use self::future::Value;
 use self::future::{Lineage, Status, failed_status, ready_status, status_of};
 pub(crate) use self::link::Link;
+pub use self::ops::GatherUnordered;
 pub use self::stream::{Gather, Portable, RemoteFutures, RemoteStream};
 use crate::remote::obs::{Dashboard, Metrics, ServeAddr, ServeError};
 use crate::remote::proto::{

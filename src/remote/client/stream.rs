@@ -55,8 +55,8 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Portable for T {}
 /// ```
 #[must_use = "remote streams do nothing unless gathered (or turned into futures) and polled"]
 pub struct RemoteStream<T> {
-    items: BoxStream<'static, RemoteFuture<T>>,
-    client: Client,
+    pub(super) items: BoxStream<'static, RemoteFuture<T>>,
+    pub(super) client: Client,
 }
 
 impl<T> fmt::Debug for RemoteStream<T> {
@@ -69,7 +69,7 @@ impl<T> fmt::Debug for RemoteStream<T> {
 
 /// A remote function as tasks name it: its registered name and its encoded value (parameters),
 /// encoded once for every task that runs it.
-fn task_function<F: RemoteFn>(f: &F) -> (Arc<str>, Result<Bytes, TaskError>) {
+pub(super) fn task_function<F: RemoteFn>(f: &F) -> (Arc<str>, Result<Bytes, TaskError>) {
     let params = postcard::to_allocvec(f)
         .map(Bytes::from)
         .map_err(|error| TaskError::codec(&error));
@@ -92,7 +92,10 @@ impl<T: Portable> RemoteStream<T> {
     }
 
     /// A stream of the same client with other items.
-    fn with<U>(client: Client, items: BoxStream<'static, RemoteFuture<U>>) -> RemoteStream<U> {
+    pub(super) fn with<U>(
+        client: Client,
+        items: BoxStream<'static, RemoteFuture<U>>,
+    ) -> RemoteStream<U> {
         RemoteStream { items, client }
     }
 
