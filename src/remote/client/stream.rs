@@ -30,7 +30,15 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Portable for T {}
 /// ([`map`](RemoteStream::map), [`retain`](RemoteStream::retain),
 /// [`accumulate`](RemoteStream::accumulate), [`zip`](RemoteStream::zip));
 /// [`buffered`](RemoteStream::buffered) keeps several items in flight; [`gather`](RemoteStream::gather)
-/// brings the values back as a local stream, in input order.
+/// brings the values back as a local stream, in input order. streamz.dask's other operators
+/// are here too: windows built as one value on one worker
+/// ([`partition`](RemoteStream::partition), [`sliding_window`](RemoteStream::sliding_window),
+/// [`timed_window`](RemoteStream::timed_window)) and [`flatten`](RemoteStream::flatten), joins
+/// ([`union`](RemoteStream::union), [`combine_latest`](RemoteStream::combine_latest)),
+/// [`unique`](RemoteStream::unique), local timing ([`delay`](RemoteStream::delay),
+/// [`rate_limit`](RemoteStream::rate_limit), [`latest`](RemoteStream::latest)), and completion
+/// order ([`buffered_unordered`](RemoteStream::buffered_unordered),
+/// [`gather_unordered`](RemoteStream::gather_unordered)).
 ///
 /// Passing it where a local stream is expected does not compile, and the message says what
 /// to do (streamz's documented gotcha, caught by the type system):
