@@ -54,6 +54,18 @@ impl<T: Portable> RemoteStream<T> {
 
 /// The local stream of values returned by [`RemoteStream::gather_unordered`], in completion
 /// order.
+///
+/// ```
+/// use rivulet::prelude::*;
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let client = rivulet::Client::local(1).await?;
+/// let back: rivulet::remote::GatherUnordered<i64> =
+///     futures::stream::iter(vec![7_i64]).scatter(&client).gather_unordered();
+/// assert_eq!(back.collect::<Vec<_>>().await, vec![Ok(7)]);
+/// # Ok(())
+/// # }
+/// ```
 #[must_use = "streams do nothing unless polled"]
 pub struct GatherUnordered<T> {
     items: BoxStream<'static, Result<T, TaskError>>,
