@@ -30,6 +30,10 @@
 //! - a task is run (or fails for want of an input) only once its inputs are made: its input is
 //!   the concatenation of its inputs' bytes, and it fails only with the failure of an input,
 //!   unless one of its inputs was released after it came;
+//! - a built-in task is never run: a zip is its inputs' bytes back to back, a `Collect` the
+//!   varint of its number of inputs and then their bytes, a `Split` its input cut at the offsets
+//!   of its parameters, or a `Decode` failure when they do not fit the input (a varint length
+//!   equal to the number of outputs, offsets from its end to the input's end, never backwards);
 //! - `values_held()` is the number of keys in use (at most 16), `bytes_held()` the bytes of the
 //!   values kept and of the pieces arriving (at most 16 × `max_value`, and within the quota
 //!   `max_bytes_held`), `unfinished_tasks()` the number of submits not answered,
@@ -110,6 +114,8 @@ enum Kind {
     Retain,
     Zip,
     Accumulate,
+    Collect,
+    Split,
 }
 
 impl Kind {
@@ -119,18 +125,69 @@ impl Kind {
             Kind::Retain => TaskKind::Retain,
             Kind::Zip => TaskKind::Zip,
             Kind::Accumulate => TaskKind::Accumulate,
+            Kind::Collect => TaskKind::Collect,
+            Kind::Split => TaskKind::Split,
         }
     }
 }
 
-/// How many inputs and outputs a task of this kind has.
-fn shape(kind: TaskKind) -> (usize, usize) {
+/// How many inputs and outputs a task of this kind has; `n` is the number a batch (`Collect`)
+/// has inputs, or a `Split` outputs.
+fn shape(kind: TaskKind, n: usize) -> (usize, usize) {
     match kind {
         TaskKind::Map => (1, 1),
         TaskKind::Retain => (1, 0),
         TaskKind::Zip => (2, 1),
         TaskKind::Accumulate => (2, 2),
+        TaskKind::Collect => (n, 1),
+        TaskKind::Split => (1, n),
     }
+}
+
+/// The number of a task's inputs or outputs that its kind leaves free.
+fn arity(task: &Task) -> usize {
+    match task.kind {
+        TaskKind::Collect => task.inputs.len(),
+        _ => task.outputs.len(),
+    }
+}
+
+/// postcard's varint of a length.
+fn varint(n: u64) -> Vec<u8> {
+    postcard::to_allocvec(&n).expect("a u64 encodes")
+}
+
+/// What a built-in task makes of its inputs' bytes (`None` where one is not known): their
+/// sizes, their bytes where known, or the kind of its failure.
+enum Made {
+    Values(Vec<u64>, Option<Vec<Bytes>>),
+    Fails(FailureKind),
+    /// A split of bytes the model does not know: anything whose sizes fit.
+    Unknown,
+}
+
+/// The model of a split: `input` cut at the offsets encoded in `params` into `outputs` values.
+fn split_model(input: &[u8], params: &[u8], outputs: usize) -> Made {
+    let Ok(cuts) = postcard::from_bytes::<Vec<u64>>(params) else {
+        return Made::Fails(FailureKind::Decode);
+    };
+    let Ok((len, rest)) = postcard::take_from_bytes::<u64>(input) else {
+        return Made::Fails(FailureKind::Decode);
+    };
+    let prefix = (input.len() - rest.len()) as u64;
+    let fits = len == outputs as u64
+        && cuts.len() == outputs + 1
+        && cuts[0] == prefix
+        && cuts[outputs] == input.len() as u64
+        && cuts.windows(2).all(|w| w[0] <= w[1]);
+    if !fits {
+        return Made::Fails(FailureKind::Decode);
+    }
+    let values: Vec<Bytes> = cuts
+        .windows(2)
+        .map(|w| Bytes::copy_from_slice(&input[w[0] as usize..w[1] as usize]))
+        .collect();
+    Made::Values(values.iter().map(|v| v.len() as u64).collect(), Some(values))
 }
 
 #[derive(Debug, Arbitrary)]
@@ -182,6 +239,9 @@ enum Op {
         outputs: Vec<u8>,
         mode: u8,
         reply_with_value: bool,
+        /// A split's offsets: `None`, offsets that fit the input the model knows (evenly
+        /// spaced); otherwise these.
+        cuts: Option<Vec<u16>>,
     },
     /// `used`: on a key in use (per the model), else on `key`.
     Fetch {
@@ -402,7 +462,7 @@ impl Driver {
                 request: Request::Submit(task),
                 ..
             } => {
-                let (i, o) = shape(task.kind);
+                let (i, o) = shape(task.kind, arity(task));
                 let outputs_clash = task
                     .outputs
                     .iter()
@@ -410,7 +470,7 @@ impl Driver {
                     .any(|(n, k)| task.outputs[..n].contains(k) || !self.vacant(*k));
                 task.inputs.len() != i
                     || task.outputs.len() != o
-                    || (task.kind != TaskKind::Zip && task.function != FUNCTION)
+                    || (!task.kind.is_built_in() && task.function != FUNCTION)
                     || task.inputs.iter().any(|k| !self.used(*k))
                     || outputs_clash
             }
@@ -513,13 +573,16 @@ impl Driver {
                 // Refused at once: the failure of its first failed input, else the pause, else
                 // the quota of tasks.
                 let over_tasks = self.outstanding_submits() >= LIMITS.max_tasks;
+                // (By position: a failed input behind a pending one waits for it.)
                 let refused = task
                     .inputs
                     .iter()
                     .find_map(|key| match self.slot(*key) {
-                        Slot::Failed(f) => Some(f.clone()),
-                        _ => None,
+                        Slot::Ready { .. } => None,
+                        Slot::Failed(f) => Some(Some(f.clone())),
+                        _ => Some(None),
                     })
+                    .flatten()
                     .or_else(|| self.paused())
                     .or_else(|| over_tasks.then(overloaded));
                 for key in &task.outputs {
@@ -662,7 +725,7 @@ impl Driver {
             "request {request} run though it was to be refused"
         );
         assert!(asked.is_none(), "request {request} run twice");
-        assert_ne!(task.kind, TaskKind::Zip, "a zip is made, not run");
+        assert!(!task.kind.is_built_in(), "a built-in task is made, not run");
         assert_eq!(run.kind, task.kind);
         assert_eq!(run.function, task.function);
         // Its inputs are made (an input released and scattered again counts: the task runs on
@@ -795,17 +858,40 @@ impl Driver {
         Ok(())
     }
 
-    /// The sizes of a zip's inputs, all made (panics if one is not, or has failed).
-    fn zip_sizes(&self, task: &Task, what: &str) -> Vec<u64> {
-        let size: u64 = task
+    /// What a built-in task makes of its inputs, all made (panics if one is not, or has
+    /// failed), before the session checks the result against the quota and value limit.
+    fn built_in(&self, task: &Task, what: &str) -> Made {
+        let sizes: Vec<u64> = task
             .inputs
             .iter()
             .map(|key| match self.slot(*key) {
                 Slot::Ready { size, .. } => *size,
                 other => panic!("{what}: input {key:?} is {other:?}, not made"),
             })
-            .sum();
-        vec![size]
+            .collect();
+        let content = self.inputs_made(task, what);
+        match task.kind {
+            TaskKind::Zip => Made::Values(
+                vec![sizes.iter().sum()],
+                content.map(|c| vec![Bytes::from(c)]),
+            ),
+            TaskKind::Collect => {
+                let mut head = varint(task.inputs.len() as u64);
+                let size = head.len() as u64 + sizes.iter().sum::<u64>();
+                Made::Values(
+                    vec![size],
+                    content.map(|c| {
+                        head.extend_from_slice(&c);
+                        vec![Bytes::from(head)]
+                    }),
+                )
+            }
+            TaskKind::Split => match content {
+                Some(input) => split_model(&input, &task.params, task.outputs.len()),
+                None => Made::Unknown,
+            },
+            other => panic!("{what}: {other:?} is not built in"),
+        }
     }
 
     fn task_done(
@@ -830,19 +916,34 @@ impl Driver {
         assert_eq!(sizes.len(), task.outputs.len(), "Done for {id}: sizes");
         assert!(sizes.iter().all(|&s| s <= LIMITS.max_value));
         // What the outputs are, where the model can tell.
-        let made: Vec<Option<Bytes>> = match (task.kind, run) {
-            (TaskKind::Zip, None) => {
+        let made: Vec<Option<Bytes>> = match (task.kind.is_built_in(), run) {
+            (true, None) => {
                 assert_eq!(verdict, None);
                 if released {
-                    vec![None]
+                    vec![None; task.outputs.len()]
                 } else {
-                    let zipped = self.zip_sizes(&task, "a zip made");
-                    assert_eq!(sizes, zipped, "zip {id}: size");
-                    assert_eq!(self.judge(&task, &zipped, None), Ok(()), "zip {id} kept");
-                    vec![self.inputs_made(&task, "a zip made").map(Bytes::from)]
+                    match self.built_in(&task, "a built-in task made") {
+                        Made::Values(expected, content) => {
+                            assert_eq!(sizes, expected, "{:?} {id}: sizes", task.kind);
+                            assert_eq!(
+                                self.judge(&task, &expected, None),
+                                Ok(()),
+                                "{:?} {id} kept",
+                                task.kind
+                            );
+                            match content {
+                                Some(values) => values.into_iter().map(Some).collect(),
+                                None => vec![None; task.outputs.len()],
+                            }
+                        }
+                        Made::Fails(kind) => {
+                            panic!("{:?} {id} done, though it must fail {kind:?}", task.kind)
+                        }
+                        Made::Unknown => vec![None; task.outputs.len()],
+                    }
                 }
             }
-            (TaskKind::Zip, Some(_)) => unreachable!("checked at the run"),
+            (true, Some(_)) => unreachable!("checked at the run"),
             (_, None) => panic!("task {id} done without being run"),
             (_, Some(t)) => match given {
                 Some(Ok(output)) => {
@@ -941,17 +1042,25 @@ impl Driver {
                             "task {id}: {failure:?}, expected its input's {f:?}"
                         ),
                         None => {
-                            assert_eq!(
-                                task.kind,
-                                TaskKind::Zip,
+                            assert!(
+                                task.kind.is_built_in(),
                                 "task {id} failed ({failure:?}) though its inputs are all made"
                             );
-                            let zipped = self.zip_sizes(&task, "a zip failed");
-                            assert_eq!(
-                                self.judge(&task, &zipped, None),
-                                Err(failure.kind),
-                                "zip {id} failed ({failure:?})"
-                            );
+                            // A built-in task fails making its outputs, or keeping them.
+                            match self.built_in(&task, "a built-in task failed") {
+                                Made::Values(expected, _) => assert_eq!(
+                                    self.judge(&task, &expected, None),
+                                    Err(failure.kind),
+                                    "{:?} {id} failed ({failure:?})",
+                                    task.kind
+                                ),
+                                Made::Fails(kind) => assert_eq!(
+                                    failure.kind, kind,
+                                    "{:?} {id} failed ({failure:?})",
+                                    task.kind
+                                ),
+                                Made::Unknown => {}
+                            }
                         }
                     }
                 }
@@ -962,6 +1071,35 @@ impl Driver {
                 *self.slot_mut(*key) = Slot::Failed(failure.clone());
             }
         }
+    }
+
+    /// A split's parameters: `cuts` as they are, or (`None`) offsets that fit the input as the
+    /// model knows it, evenly spaced over its elements' bytes (zero-length ones included).
+    fn split_params(&self, inputs: &[Key], outputs: usize, cuts: Option<Vec<u16>>) -> Bytes {
+        let cuts: Vec<u64> = match cuts {
+            Some(cuts) => cuts.into_iter().map(u64::from).collect(),
+            None => {
+                let content = match inputs.first().map(|k| self.slot(*k)) {
+                    Some(Slot::Ready {
+                        content: Some(c), ..
+                    }) => c.clone(),
+                    _ => Bytes::new(),
+                };
+                let prefix = match postcard::take_from_bytes::<u64>(&content) {
+                    Ok((_, rest)) => (content.len() - rest.len()) as u64,
+                    Err(_) => 0,
+                };
+                let end = content.len() as u64;
+                let span = end.saturating_sub(prefix);
+                (0..=outputs as u64)
+                    .map(|i| match outputs {
+                        0 => end,
+                        n => prefix + span * i / n as u64,
+                    })
+                    .collect()
+            }
+        };
+        Bytes::from(postcard::to_allocvec(&cuts).expect("offsets encode"))
     }
 
     // ---- the operations --------------------------------------------------------------------
@@ -1149,16 +1287,24 @@ impl Driver {
                 outputs,
                 mode,
                 reply_with_value,
+                cuts,
             } => {
                 let kind = kind.kind();
-                let (ni, no) = shape(kind);
                 let mut inputs: Vec<u8> = inputs;
                 let mut outputs: Vec<u8> = outputs;
+                // A batch of up to 6 inputs, a split into up to 6 outputs.
+                inputs.truncate(6);
+                outputs.truncate(6);
+                let free = match kind {
+                    TaskKind::Collect => inputs.len(),
+                    _ => outputs.len(),
+                };
+                let (ni, no) = shape(kind, free);
                 if mode & 1 != 0 {
                     inputs.resize(ni, 0);
                     outputs.resize(no, 0);
                 }
-                let inputs = inputs
+                let inputs: Vec<Key> = inputs
                     .into_iter()
                     .map(|k| {
                         match mode & 2 {
@@ -1178,10 +1324,14 @@ impl Driver {
                     chosen.push(key);
                 }
                 let id = self.next_id;
+                let params = match kind {
+                    TaskKind::Split => self.split_params(&inputs, chosen.len(), cuts),
+                    _ => Bytes::copy_from_slice(&id.to_le_bytes()),
+                };
                 let task = Task {
                     kind,
                     function: if known { FUNCTION } else { "g" }.to_string(),
-                    params: Bytes::copy_from_slice(&id.to_le_bytes()),
+                    params,
                     inputs,
                     outputs: chosen,
                     reply_with_value,

@@ -385,6 +385,15 @@ impl Registration {
         params: &[u8],
         input: &[u8],
     ) -> Result<TaskOutput, Failure> {
+        if matches!(kind, TaskKind::Collect | TaskKind::Split) {
+            return Err(Failure::new(
+                FailureKind::Encode,
+                format!(
+                    "{kind:?} tasks are made by the worker, not run by `{}`",
+                    self.name
+                ),
+            ));
+        }
         let output = self.run(params, input)?;
         match kind {
             TaskKind::Map | TaskKind::Zip => Ok(TaskOutput {
@@ -404,6 +413,8 @@ impl Registration {
                     ),
                 )),
             },
+            // Answered above, before running anything.
+            TaskKind::Collect | TaskKind::Split => unreachable!("built-in tasks are not run"),
             TaskKind::Accumulate => {
                 let (state, emitted) = self.split(&output)?;
                 Ok(TaskOutput {

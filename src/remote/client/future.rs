@@ -296,7 +296,8 @@ impl Value {
                     };
                     let inputs: Vec<Arc<Value>> = taken.pending.inputs.clone();
                     steps.push(Step::Send(taken));
-                    steps.extend(inputs.into_iter().map(Step::Visit));
+                    // Reversed, so that the inputs' requests go in their order.
+                    steps.extend(inputs.into_iter().rev().map(Step::Visit));
                 }
                 Step::Send(taken) => taken.send(),
             }

@@ -11,6 +11,7 @@ use serde::Serialize;
 mod buffered;
 mod future;
 mod link;
+mod ops;
 mod stream;
 
 pub use self::future::RemoteFuture;
@@ -19,6 +20,7 @@ use self::future::{
     Deferred, Lineage, Outstanding, PendingRequest, Status, failed_status, ready_status, status_of,
 };
 pub(crate) use self::link::Link;
+pub use self::ops::GatherUnordered;
 pub use self::stream::{Gather, Portable, RemoteFutures, RemoteStream};
 use crate::remote::obs::{Dashboard, Metrics, ServeAddr, ServeError};
 use crate::remote::proto::{

@@ -30,7 +30,15 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Portable for T {}
 /// ([`map`](RemoteStream::map), [`retain`](RemoteStream::retain),
 /// [`accumulate`](RemoteStream::accumulate), [`zip`](RemoteStream::zip));
 /// [`buffered`](RemoteStream::buffered) keeps several items in flight; [`gather`](RemoteStream::gather)
-/// brings the values back as a local stream, in input order.
+/// brings the values back as a local stream, in input order. streamz.dask's other operators
+/// are here too: windows built as one value on one worker
+/// ([`partition`](RemoteStream::partition), [`sliding_window`](RemoteStream::sliding_window),
+/// [`timed_window`](RemoteStream::timed_window)) and [`flatten`](RemoteStream::flatten), joins
+/// ([`union`](RemoteStream::union), [`combine_latest`](RemoteStream::combine_latest)),
+/// [`unique`](RemoteStream::unique), local timing ([`delay`](RemoteStream::delay),
+/// [`rate_limit`](RemoteStream::rate_limit), [`latest`](RemoteStream::latest)), and completion
+/// order ([`buffered_unordered`](RemoteStream::buffered_unordered),
+/// [`gather_unordered`](RemoteStream::gather_unordered)).
 ///
 /// Passing it where a local stream is expected does not compile, and the message says what
 /// to do (streamz's documented gotcha, caught by the type system):
@@ -55,8 +63,8 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Portable for T {}
 /// ```
 #[must_use = "remote streams do nothing unless gathered (or turned into futures) and polled"]
 pub struct RemoteStream<T> {
-    items: BoxStream<'static, RemoteFuture<T>>,
-    client: Client,
+    pub(super) items: BoxStream<'static, RemoteFuture<T>>,
+    pub(super) client: Client,
 }
 
 impl<T> fmt::Debug for RemoteStream<T> {
@@ -69,7 +77,7 @@ impl<T> fmt::Debug for RemoteStream<T> {
 
 /// A remote function as tasks name it: its registered name and its encoded value (parameters),
 /// encoded once for every task that runs it.
-fn task_function<F: RemoteFn>(f: &F) -> (Arc<str>, Result<Bytes, TaskError>) {
+pub(super) fn task_function<F: RemoteFn>(f: &F) -> (Arc<str>, Result<Bytes, TaskError>) {
     let params = postcard::to_allocvec(f)
         .map(Bytes::from)
         .map_err(|error| TaskError::codec(&error));
@@ -92,7 +100,10 @@ impl<T: Portable> RemoteStream<T> {
     }
 
     /// A stream of the same client with other items.
-    fn with<U>(client: Client, items: BoxStream<'static, RemoteFuture<U>>) -> RemoteStream<U> {
+    pub(super) fn with<U>(
+        client: Client,
+        items: BoxStream<'static, RemoteFuture<U>>,
+    ) -> RemoteStream<U> {
         RemoteStream { items, client }
     }
 

@@ -44,6 +44,10 @@ const BUCKETS: usize = LATENCY_BOUNDS.len() + 1;
 
 /// The label of the function a zip task runs (it runs none).
 const ZIP_LABEL: &str = "<zip>";
+/// The label of the batches `partition` and the other windows build.
+const COLLECT_LABEL: &str = "<collect>";
+/// The label of the tasks `flatten` cuts a batch with.
+const SPLIT_LABEL: &str = "<split>";
 
 /// The client's record of its workers and tasks (one per client, shared by its links).
 ///
@@ -401,10 +405,11 @@ impl Metrics {
                     .fetch_add((task.params.len() + along) as u64, Ordering::Relaxed);
                 bump(&record.tasks_in_flight);
                 bump(&self.totals.submitted);
-                let label = if task.kind == TaskKind::Zip {
-                    ZIP_LABEL
-                } else {
-                    task.function.as_str()
+                let label = match task.kind {
+                    TaskKind::Zip => ZIP_LABEL,
+                    TaskKind::Collect => COLLECT_LABEL,
+                    TaskKind::Split => SPLIT_LABEL,
+                    _ => task.function.as_str(),
                 };
                 let mut state = record.state();
                 for (slot, key) in in_flight.outputs.iter_mut().zip(&task.outputs) {

@@ -175,7 +175,7 @@ pub enum Request {
 pub struct Task {
     /// What the task does with its inputs and outputs.
     pub kind: TaskKind,
-    /// The registered function to run (unused for [`TaskKind::Zip`]).
+    /// The registered function to run (unused for [built-in](TaskKind::is_built_in) kinds).
     pub function: String,
     /// The postcard encoding of the function value itself (its parameters; empty for a unit struct).
     pub params: Bytes,
@@ -199,6 +199,27 @@ pub enum TaskKind {
     Zip,
     /// `inputs = [state, x]`, `outputs = [state', y]` where `f(state, x) = (state', y)`.
     Accumulate,
+    /// `inputs = [x1, .., xn]` (any number), `outputs = [vec![x1, .., xn]]`, built without
+    /// running any function (a `Vec`'s encoding is its length, then its elements').
+    Collect,
+    /// `inputs = [vec![x1, .., xn]]`, `outputs = [x1, .., xn]`, cut without running any
+    /// function at the offsets the client gives in `params` (see
+    /// [`split_params`](crate::remote::proto::split_params)).
+    Split,
+}
+
+impl TaskKind {
+    /// Whether the worker makes this task's outputs itself, from its inputs' bytes, rather than
+    /// by running a registered function (its `function` is then unused).
+    ///
+    /// ```
+    /// use rivulet::remote::proto::TaskKind;
+    /// assert!(TaskKind::Collect.is_built_in());
+    /// assert!(!TaskKind::Map.is_built_in());
+    /// ```
+    pub fn is_built_in(self) -> bool {
+        matches!(self, TaskKind::Zip | TaskKind::Collect | TaskKind::Split)
+    }
 }
 
 /// The worker's answer to a [`Request`].

@@ -14,6 +14,7 @@
 //! - the client's requests in flight ([`InFlight`]) and its placement rule ([`choose_worker`]);
 //! - the item error users see: [`TaskError`].
 
+mod builtin;
 mod frame;
 mod handshake;
 mod ids;
@@ -24,6 +25,7 @@ mod placement;
 mod session;
 mod task_error;
 
+pub use builtin::{read_varint, split_params};
 pub use frame::{DEFAULT_MAX_FRAME, FrameDecoder, FrameError, HEADER_LEN, decode_exact, encode};
 pub use handshake::{MAX_HELLO, check_hello, check_hello_body};
 pub use ids::{Key, WorkerId};

@@ -4,6 +4,7 @@ use std::collections::{HashMap, VecDeque};
 
 use bytes::{Bytes, BytesMut};
 
+use super::builtin;
 use super::ids::Key;
 use super::limits::{Limits, pieces};
 use super::message::{
@@ -565,6 +566,8 @@ impl WorkerSession {
             TaskKind::Retain => (1, 0),
             TaskKind::Zip => (2, 1),
             TaskKind::Accumulate => (2, 2),
+            TaskKind::Collect => (task.inputs.len(), 1),
+            TaskKind::Split => (1, task.outputs.len()),
         };
         if task.inputs.len() != inputs || task.outputs.len() != outputs {
             return Err(Violation::TaskShape {
@@ -573,7 +576,7 @@ impl WorkerSession {
                 outputs: task.outputs.len(),
             });
         }
-        if task.kind != TaskKind::Zip && !known(&task.function) {
+        if !task.kind.is_built_in() && !known(&task.function) {
             return Err(Violation::UnknownFunction(task.function));
         }
         if let Some(key) = task.inputs.iter().find(|k| !self.values.contains_key(k)) {
@@ -592,13 +595,17 @@ impl WorkerSession {
         }
         // An input that already failed fails the task with the same failure, by position; a
         // client with too many tasks here gets a typed refusal.
+        // (By position: a failed input behind one still being made waits for it, since that
+        // one may fail too, and first.)
         let failed = task
             .inputs
             .iter()
             .find_map(|key| match self.values.get(key) {
-                Some(Held::Failed(failure)) => Some(failure.clone()),
-                _ => None,
+                Some(Held::Ready(_)) => None,
+                Some(Held::Failed(failure)) => Some(Some(failure.clone())),
+                _ => Some(None),
             })
+            .flatten()
             .or_else(|| {
                 let reason = self.paused.as_ref()?;
                 Some(Failure::new(FailureKind::Overloaded, reason.clone()))
@@ -642,7 +649,8 @@ impl WorkerSession {
         Ok(())
     }
 
-    /// Starts a task whose inputs are all made: a zip is made here, a function is run.
+    /// Starts a task whose inputs are all made: a built-in task (a zip, a batch, a split) is
+    /// made here, a function is run.
     fn start(&mut self, id: TaskId, mut unfinished: Unfinished) {
         let mut inputs = Vec::with_capacity(unfinished.task.inputs.len());
         for key in &unfinished.task.inputs {
@@ -662,17 +670,16 @@ impl WorkerSession {
                 }
             }
         }
-        let input = concat(&inputs);
+        // What came along with the task is its own: the task has what it needs of it now.
         for key in std::mem::take(&mut unfinished.transient) {
             self.release(key);
         }
-        if unfinished.task.kind == TaskKind::Zip {
-            let output = TaskOutput {
-                values: vec![input],
-                verdict: None,
-            };
-            return self.complete(id, unfinished, Ok(output));
+        if unfinished.task.kind.is_built_in() {
+            let task = &unfinished.task;
+            let made = builtin::make(task.kind, &inputs, &task.params, task.outputs.len());
+            return self.complete(id, unfinished, made);
         }
+        let input = concat(&inputs);
         self.actions.push_back(Action::Run(Run {
             task: id,
             kind: unfinished.task.kind,
