@@ -19,10 +19,10 @@ use serde::{Deserialize, Serialize};
 use super::ids::Key;
 
 /// The version of this protocol; a worker refuses a client of another version.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The ALPN protocol name both sides require during the TLS handshake.
-pub const ALPN: &[u8] = b"rivulet/2";
+pub const ALPN: &[u8] = b"rivulet/3";
 
 /// The first message of a connection, from client to worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
