@@ -1,5 +1,6 @@
 //! The dashboard and `/metrics` over plain HTTP, while real pipelines run on real workers
 //! (real QUIC, real time); the worker's own `/metrics`; the tracing spans.
+#![cfg(feature = "remote")]
 
 mod support;
 
