@@ -248,11 +248,14 @@ impl Value {
 /// [`fetch`](RemoteFuture::fetch) brings the value here. It is deliberately **not** a
 /// [`Future`](std::future::Future), so no `.await` moves data by accident:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// # async fn f(handle: rivulet::RemoteFuture<i64>) {
-/// let x: i64 = handle.await; // error: RemoteFuture is not a future; call .fetch()
+/// let x = handle.await; // error[E0277]: `RemoteFuture<i64>` is not a future
 /// # }
 /// ```
+///
+/// That is rustc's own message (its "help: remove the `.await`" is not what you want either):
+/// write `handle.fetch().await?` to bring the value here.
 pub struct RemoteFuture<T> {
     pub(crate) value: Arc<Value>,
     _type: PhantomData<fn() -> T>,
