@@ -6,6 +6,7 @@ pub(crate) mod brokers;
 pub(crate) mod certs;
 #[cfg(feature = "remote")]
 pub(crate) mod fake_worker;
+pub(crate) mod log_capture;
 #[cfg(feature = "remote")]
 pub(crate) mod raw_client;
 pub(crate) mod tempdir;

@@ -189,7 +189,7 @@ impl Value {
             let target = client.place().ok_or_else(|| {
                 TaskError::new(TaskErrorKind::NoWorkers, "every worker of the client is lost")
             })?;
-            tracing::debug!(key = ?value.key, lost = %value.link.id, to = %target.id, "making a value again");
+            tracing::info!(key = ?value.key, lost = %value.link.id, to = %target.id, "making a value again");
             let lineage = value.lineage().clone();
             match lineage {
                 Lineage::Bytes(bytes) => Ok(client.scatter_bytes(&target, bytes)),

@@ -18,8 +18,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
 
-pub use self::process::{SpawnError, WORKER_ENV, WorkerProcess, run_if_worker};
 pub(crate) use self::process::exit_if_worker_without_entry;
+pub use self::process::{SpawnError, WORKER_ENV, WorkerProcess, run_if_worker};
 use crate::remote::obs::WorkerStats;
 use crate::remote::proto::{DEFAULT_MAX_FRAME, Limits};
 use crate::remote::transport::{self, Identity, TlsError, TransportSettings, Trust};
