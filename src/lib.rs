@@ -46,6 +46,46 @@
 //! Subscribe several times to a source, or [`share`](StreamzExt::share) any stream: every branch
 //! sees every item, and the slowest branch sets the pace.
 //!
+//! ## Beside tokio-stream
+//!
+//! tokio-stream's wrappers (`ReceiverStream`, `IntervalStream`, `BroadcastStream`, ...) are
+//! plain `futures::Stream`s, so every operator here applies to them. Its `StreamExt` trait,
+//! though, has the same method names as `futures::StreamExt` (`map`, `filter`, `next`, ...):
+//! with both traits in scope, calling one of them is ambiguous, `error[E0034]: multiple
+//! applicable items in scope`:
+//!
+//! ```compile_fail,E0034
+//! use rivulet::prelude::*; // brings futures::StreamExt
+//! use tokio_stream::StreamExt as _;
+//! # fn f() {
+//! let doubled = futures::stream::iter([1, 2, 3]).map(|x| x * 2); // error[E0034]
+//! # }
+//! ```
+//!
+//! Keep the [`prelude`] (or `futures::StreamExt`) in scope and leave tokio-stream's trait out;
+//! for a method only tokio-stream has (`timeout`, `chunks_timeout`, ...), call it by its trait's
+//! path:
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use rivulet::prelude::*;
+//! use tokio_stream::wrappers::ReceiverStream;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let (tx, rx) = tokio::sync::mpsc::channel(8);
+//! let evens = ReceiverStream::new(rx).map(|x: i64| x * 2).retain(|x| x % 4 == 0);
+//! let bounded = tokio_stream::StreamExt::timeout(evens, Duration::from_secs(5));
+//! let list = bounded.map(|x| x.expect("in time")).sink_to_list();
+//! for x in 0..4 {
+//!     tx.send(x).await.unwrap();
+//! }
+//! drop(tx);
+//! assert_eq!(list.await.unwrap(), vec![0, 4]);
+//! # }
+//! ```
+//!
 //! ## Errors
 //!
 //! A panicking closure ends its pipeline with an [`Error`] that carries the panic message,
