@@ -300,10 +300,11 @@ impl<T: DeserializeOwned> RemoteFuture<T> {
     /// # }
     /// ```
     pub async fn fetch(&self) -> Result<T, TaskError> {
+        let asked = std::time::Instant::now();
         let span =
             tracing::debug_span!("fetch", key = ?self.value.key, worker = %self.value.link.id);
         let bytes = tracing::Instrument::instrument(self.value.bytes(), span).await?;
-        self.value.client.inner.metrics.on_gathered();
+        self.value.client.inner.metrics.on_gathered(asked);
         // Exactly one value: bytes left over mean the worker sent something else.
         decode_exact(&bytes)
             .map_err(|error| TaskError::new(TaskErrorKind::Codec, error.to_string()))
