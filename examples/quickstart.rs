@@ -2,11 +2,13 @@
 //!
 //! ```text
 //! cargo run --release --example quickstart
+//! cargo run --release --example quickstart -- --watch
 //! ```
 //!
 //! `inc` sleeps for one second. Run sequentially on ten items it takes about ten seconds; spread
 //! over eight task slots of two workers (`scatter → map → buffered(8) → gather`) it takes about two,
-//! and the client's dashboard shows it happen (its address is printed).
+//! and the client's dashboard shows it happen (its address is printed). With `--watch` the
+//! dashboard stays up after the run until Ctrl-C, to look at at leisure.
 
 use std::time::{Duration, Instant};
 
@@ -23,6 +25,13 @@ fn inc(x: i64) -> i64 {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A worker process started from this binary becomes a worker here and never returns.
     rivulet::worker::run_if_worker();
+    let watch = match std::env::args().nth(1).as_deref() {
+        None => false,
+        Some("--watch") => true,
+        Some(other) => {
+            return Err(format!("unknown argument {other:?}; usage: quickstart [--watch]").into());
+        }
+    };
 
     // Sequential, as in streamz: each emit waits until the sink has printed the result.
     let source = Source::new();
@@ -48,7 +57,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()
         .await?;
     if let Some(addr) = client.dashboard_addr() {
-        println!("dashboard: http://{addr}/status");
+        if watch {
+            println!("dashboard: http://{addr}/status (it stays up after the run until Ctrl-C)");
+        } else {
+            println!(
+                "dashboard: http://{addr}/status (for the run only; `-- --watch` keeps it up until Ctrl-C)"
+            );
+        }
     }
     let source = Source::new();
     let printed = source
@@ -73,5 +88,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "speed-up: {:.1}×",
         sequential.as_secs_f64() / parallel.as_secs_f64()
     );
+    if watch {
+        if let Some(addr) = client.dashboard_addr() {
+            println!("the dashboard is still up at http://{addr}/status; Ctrl-C ends it");
+        }
+        tokio::signal::ctrl_c().await?;
+    }
     Ok(())
 }

@@ -9,6 +9,8 @@
 //! `--accumulate` runs `accumulate(0, running_sum)` instead of `map(inc)`: a chain of tasks, each
 //! state the input of the next, whose values on the workers and lineage here must stay bounded
 //! by the buffer too.
+//!
+//! Progress (every 5 % of the items) goes to standard error, the figures to standard output.
 
 use std::time::Instant;
 
@@ -81,6 +83,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut gathered = remote.buffered(256).gather();
     let (mut seen, mut total) = (0u64, 0i64);
+    let progress_every = (items / 20).max(1);
     while let Some(result) = gathered.next().await {
         total += seen as i64;
         let expected = if accumulate { total } else { seen as i64 + 1 };
@@ -88,6 +91,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         seen += 1;
         if seen == 100_000 || seen == items {
             report(seen, start, &workers);
+        } else if seen % progress_every == 0 {
+            eprintln!(
+                "{seen:>9} / {items} items ({:>3}%), {:.0} items/s",
+                seen * 100 / items,
+                seen as f64 / start.elapsed().as_secs_f64()
+            );
         }
     }
     Ok(())

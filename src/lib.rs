@@ -46,77 +46,125 @@
 //! Subscribe several times to a source, or [`share`](StreamzExt::share) any stream: every branch
 //! sees every item, and the slowest branch sets the pace.
 //!
+//! ## Beside tokio-stream
+//!
+//! tokio-stream's wrappers (`ReceiverStream`, `IntervalStream`, `BroadcastStream`, ...) are
+//! plain `futures::Stream`s, so every operator here applies to them. Its `StreamExt` trait,
+//! though, has the same method names as `futures::StreamExt` (`map`, `filter`, `next`, ...):
+//! with both traits in scope, calling one of them is ambiguous, `error[E0034]: multiple
+//! applicable items in scope`:
+//!
+//! ```compile_fail,E0034
+//! use rivulet::prelude::*; // brings futures::StreamExt
+//! use tokio_stream::StreamExt as _;
+//! # fn f() {
+//! let doubled = futures::stream::iter([1, 2, 3]).map(|x| x * 2); // error[E0034]
+//! # }
+//! ```
+//!
+//! Keep the [`prelude`] (or `futures::StreamExt`) in scope and leave tokio-stream's trait out;
+//! for a method only tokio-stream has (`timeout`, `chunks_timeout`, ...), call it by its trait's
+//! path:
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use rivulet::prelude::*;
+//! use tokio_stream::wrappers::ReceiverStream;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let (tx, rx) = tokio::sync::mpsc::channel(8);
+//! let evens = ReceiverStream::new(rx).map(|x: i64| x * 2).retain(|x| x % 4 == 0);
+//! let bounded = tokio_stream::StreamExt::timeout(evens, Duration::from_secs(5));
+//! let list = bounded.map(|x| x.expect("in time")).sink_to_list();
+//! for x in 0..4 {
+//!     tx.send(x).await.unwrap();
+//! }
+//! drop(tx);
+//! assert_eq!(list.await.unwrap(), vec![0, 4]);
+//! # }
+//! ```
+//!
 //! ## Errors
 //!
 //! A panicking closure ends its pipeline with an [`Error`] that carries the panic message,
 //! reported by the [`SinkHandle`] that drives it; the other pipelines keep running.
 //!
-//! ## Distributed streams
-//!
-//! [`scatter`](StreamzExt::scatter) sends each item to a worker of a [`Client`] and gives a
-//! [`RemoteStream`], on which [remote functions](macro@remote) run where the data lives;
-//! [`buffered(n)`](RemoteStream::buffered) keeps `n` items in flight and
-//! [`gather`](RemoteStream::gather) brings the values back, in order, as a local stream of
-//! `Result<T, TaskError>`. `Client::local(n)` starts `n` in-process workers, each a real QUIC
-//! endpoint with its own certificate; [`worker`] runs them as child processes or on other
-//! machines.
-//!
-//! ```
-//! use rivulet::prelude::*;
-//!
-//! #[rivulet::remote]
-//! fn inc(x: i64) -> i64 {
-//!     x + 1
-//! }
-//!
-//! # #[tokio::main]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = rivulet::Client::local(2).await?;
-//! let source = Source::new();
-//! let results = source.stream().scatter(&client).map(inc).buffered(8).gather().sink_to_list();
-//! for x in 0..10 {
-//!     source.emit(x).await?;
-//! }
-//! source.close();
-//! let values: Vec<i64> = results.await?.into_iter().collect::<Result<_, _>>()?;
-//! assert_eq!(values, (1..=10).collect::<Vec<_>>());
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! A `RemoteStream` yields handles to values elsewhere, so it is deliberately not a
-//! `futures::Stream`. Passing it where a local stream of values is expected (streamz's
-//! documented gotcha) is a compile error whose message says to call `.gather()`:
-//!
-//! ```compile_fail
-//! use rivulet::prelude::*;
-//! # async fn f(client: rivulet::Client) {
-//! let local = futures::stream::iter(vec![1_i64, 2]);
-//! let remote = futures::stream::iter(vec![3_i64, 4]).scatter(&client);
-//! let zipped = local.zip_with(remote); // `RemoteStream<i64>` is not a local stream of values
-//! # }
-//! ```
-//!
-//! and so is using a local-only operator on it:
-//!
-//! ```compile_fail
-//! use rivulet::prelude::*;
-//! # async fn f(client: rivulet::Client) {
-//! let remote = futures::stream::iter(vec![1_i64, 2]).scatter(&client);
-//! let printed = remote.sink(|x| println!("{x}")); // call `.gather()` first
-//! # }
-//! ```
-//!
-//! while the same pipeline with `.gather()` compiles:
-//!
-//! ```
-//! use rivulet::prelude::*;
-//! # async fn f(client: rivulet::Client) {
-//! let remote = futures::stream::iter(vec![1_i64, 2]).scatter(&client);
-//! let printed = remote.gather().sink(|x| println!("{x:?}"));
-//! # }
-//! ```
-//!
+#![cfg_attr(
+    feature = "remote",
+    doc = r#"## Distributed streams
+
+[`scatter`](StreamzExt::scatter) sends each item to a worker of a [`Client`] and gives a
+[`RemoteStream`], on which [remote functions](macro@remote) run where the data lives;
+[`buffered(n)`](RemoteStream::buffered) keeps `n` items in flight and
+[`gather`](RemoteStream::gather) brings the values back, in order, as a local stream of
+`Result<T, TaskError>`. `Client::local(n)` starts `n` in-process workers, each a real QUIC
+endpoint with its own certificate; [`worker`] runs them as child processes or on other
+machines.
+
+```
+use rivulet::prelude::*;
+
+#[rivulet::remote]
+fn inc(x: i64) -> i64 {
+    x + 1
+}
+
+# #[tokio::main]
+# async fn main() -> Result<(), Box<dyn std::error::Error>> {
+let client = rivulet::Client::local(2).await?;
+let source = Source::new();
+let results = source.stream().scatter(&client).map(inc).buffered(8).gather().sink_to_list();
+for x in 0..10 {
+    source.emit(x).await?;
+}
+source.close();
+let values: Vec<i64> = results.await?.into_iter().collect::<Result<_, _>>()?;
+assert_eq!(values, (1..=10).collect::<Vec<_>>());
+# Ok(())
+# }
+```
+
+A `RemoteStream` yields handles to values elsewhere, so it is deliberately not a
+`futures::Stream`. Passing it where a local stream of values is expected (streamz's
+documented gotcha) is a compile error whose message says to call `.gather()`:
+
+```compile_fail
+use rivulet::prelude::*;
+# async fn f(client: rivulet::Client) {
+let local = futures::stream::iter(vec![1_i64, 2]);
+let remote = futures::stream::iter(vec![3_i64, 4]).scatter(&client);
+let zipped = local.zip_with(remote); // `RemoteStream<i64>` is not a local stream of values
+# }
+```
+
+and so is using a local-only operator on it:
+
+```compile_fail
+use rivulet::prelude::*;
+# async fn f(client: rivulet::Client) {
+let remote = futures::stream::iter(vec![1_i64, 2]).scatter(&client);
+let printed = remote.sink(|x| println!("{x}")); // call `.gather()` first
+# }
+```
+
+while the same pipeline with `.gather()` compiles:
+
+```
+use rivulet::prelude::*;
+# async fn f(client: rivulet::Client) {
+let remote = futures::stream::iter(vec![1_i64, 2]).scatter(&client);
+let printed = remote.gather().sink(|x| println!("{x:?}"));
+# }
+```
+
+"#
+)]
+#![cfg_attr(
+    not(feature = "remote"),
+    doc = "## Distributed streams\n\nThe distributed mode (`Client`, `RemoteStream`, workers) is behind the `remote` cargo feature, on by default; this build has the local operators alone.\n"
+)]
 //! ## Sources, sinks and acknowledgements
 //!
 //! [`sources`] starts pipelines at the world (a growing text file, a directory, TCP and HTTP
@@ -132,6 +180,7 @@
 pub mod ack;
 pub mod error;
 pub mod ops;
+#[cfg(feature = "remote")]
 pub mod remote;
 pub mod sink;
 pub mod sinks;
@@ -144,20 +193,25 @@ pub use error::{Closed, Error};
 pub use ops::StreamzExt;
 pub use ops::{Timestamp, Windowed};
 pub use ops::{combine_latest_all, combine_latest3, union, zip_all, zip3};
+#[cfg(feature = "remote")]
 pub use remote::registry::RemoteFn;
+#[cfg(feature = "remote")]
 #[doc(inline)]
 pub use rivulet_macros::remote;
 /// serde, as rivulet uses it: `#[rivulet::remote]` derives through it, and a crate that depends
 /// on rivulet alone can too (`#[serde(crate = "rivulet::serde")]`).
+#[cfg(feature = "remote")]
 pub use serde;
 pub use sink::{ListSink, SinkHandle};
 pub use source::{Emit, Source, Subscription};
 /// What the expansions of `#[rivulet::remote]` and `rivulet::register!` name; not an API.
+#[cfg(feature = "remote")]
 #[doc(hidden)]
 pub mod __private {
     pub use inventory;
     pub use serde;
 }
+#[cfg(feature = "remote")]
 pub use remote::{Client, RemoteFuture, RemoteStream, TaskError, TaskErrorKind, worker};
 // @remote-exports (keep this line: remote re-exports are added above it)
 
@@ -195,6 +249,8 @@ impl<S: futures::Stream + ?Sized> LocalStream for S {}
 /// # });
 /// ```
 pub mod prelude {
-    pub use crate::{RemoteStream, Source, StreamzExt};
+    #[cfg(feature = "remote")]
+    pub use crate::RemoteStream;
+    pub use crate::{Source, StreamzExt};
     pub use futures::StreamExt;
 }

@@ -23,8 +23,20 @@ use crate::error::Closed;
 /// back for the next one*, so when the pipeline has no buffer the item has been fully processed
 /// by the time `emit` returns. [`Source::with_capacity`] lets up to `n` items wait instead.
 ///
-/// All clones feed the same subscribers. When the last clone is dropped the source closes, as
-/// [`close`](Source::close) does.
+/// **Handles and closing.** All clones feed the same subscribers. Like tokio's
+/// `mpsc::Sender`, the source stays open while any handle does: it closes when the last handle
+/// (a clone, or a clone used as a [`futures::Sink`]) is dropped or closed as a sink, or at once
+/// for everybody when [`close`](Source::close) is called on any handle. So two producers can
+/// each `forward` a stream into their own clone, and the first to finish does not end the
+/// stream for the other (see the `futures::Sink` implementation below).
+///
+/// **Cancellation.** [`emit`](Source::emit) delivers its item if and only if the item was
+/// queued, the same rule for every capacity: an `Emit` dropped while it waits for room
+/// delivers nothing, and one dropped after its item was queued does not take it back. A
+/// rendezvous emit queues its item as soon as every subscriber has taken the previous one,
+/// and then waits for them to be done with it, so cancelling it (a `select!` with a timeout)
+/// usually cancels only the wait; a `with_capacity` emit waits only for room, so cancelling it
+/// means the item was not queued. [`Emit::is_queued`] tells which, before you drop it.
 ///
 /// ```
 /// use rivulet::prelude::*;
@@ -42,6 +54,8 @@ use crate::error::Closed;
 /// ```
 pub struct Source<T> {
     shared: Arc<Shared<T>>,
+    /// This handle was closed as a `futures::Sink` and no longer keeps the source open.
+    released: bool,
     /// The global number of the last item sent through the `futures::Sink` interface that has not
     /// been acknowledged yet (rendezvous sources only).
     sink_unacked: Option<u64>,
@@ -155,6 +169,7 @@ impl<T> Source<T> {
                 }),
             }),
             sink_unacked: None,
+            released: false,
         }
     }
 
@@ -206,8 +221,9 @@ impl<T> Source<T> {
         }
     }
 
-    /// Closes the source: every subscriber's stream ends after the items already emitted, and
-    /// later emits return [`Closed`].
+    /// Closes the source for every handle: every subscriber's stream ends after the items
+    /// already emitted, and later emits (through any clone) return [`Closed`]. To end only this
+    /// producer, drop its handle instead: the source closes when the last one goes.
     ///
     /// ```
     /// use rivulet::prelude::*;
@@ -244,14 +260,27 @@ impl<T> Source<T> {
         wake_all(acks);
     }
 
-    /// Whether [`close`](Source::close) was called (or every handle but subscribers dropped).
+    /// Whether emits through this handle return [`Closed`]: [`close`](Source::close) was
+    /// called, every other handle is gone and this one was closed as a `futures::Sink`, or this
+    /// handle was.
     ///
     /// ```
     /// let source = rivulet::Source::<u8>::new();
     /// assert!(!source.is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
-        self.shared.lock().closed
+        self.released || self.shared.lock().closed
+    }
+
+    /// Lets go of this handle: it no longer keeps the source open, and the source closes if it
+    /// was the last one.
+    fn release(&mut self) {
+        if !self.released {
+            self.released = true;
+            if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+                self.close();
+            }
+        }
     }
 
     /// How many subscribers are attached now.
@@ -288,6 +317,8 @@ impl<T: Clone> Source<T> {
             shared: &self.shared,
             item: Some(x),
             unacked: None,
+            queued: false,
+            released: self.released,
         }
     }
 
@@ -402,15 +433,14 @@ impl<T> Clone for Source<T> {
         Source {
             shared: Arc::clone(&self.shared),
             sink_unacked: None,
+            released: false,
         }
     }
 }
 
 impl<T> Drop for Source<T> {
     fn drop(&mut self) {
-        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.close();
-        }
+        self.release();
     }
 }
 
@@ -421,6 +451,7 @@ impl<T> std::fmt::Debug for Source<T> {
             .field("capacity", &self.shared.capacity)
             .field("subscribers", &state.subscribers.len())
             .field("closed", &state.closed)
+            .field("released", &self.released)
             .finish()
     }
 }
@@ -432,19 +463,58 @@ pub struct Emit<'a, T> {
     item: Option<T>,
     /// Set once the item is pushed into a rendezvous source: its global number.
     unacked: Option<u64>,
+    /// The item is in the subscribers' queues.
+    queued: bool,
+    /// The handle was closed as a sink: the emit fails as on a closed source.
+    released: bool,
 }
 
 impl<T> Unpin for Emit<'_, T> {}
+
+impl<T> Emit<'_, T> {
+    /// Whether the item is queued: from then on it is delivered even if this future is dropped
+    /// (see *Cancellation* on [`Source`]). A rendezvous emit can be queued and still pending,
+    /// waiting for the subscribers to be done with the item.
+    ///
+    /// ```
+    /// use std::task::Poll;
+    /// use rivulet::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let source = Source::new();
+    /// let mut stream = source.stream();
+    /// let mut emit = source.emit(1);
+    /// assert!(!emit.is_queued());
+    /// // Polled once: queued for the subscriber, and waiting for it to take the item.
+    /// assert!(futures::poll!(&mut emit).is_pending());
+    /// assert!(emit.is_queued());
+    /// drop(emit); // cancels the wait, not the item
+    /// assert_eq!(stream.next().await, Some(1));
+    /// # }
+    /// ```
+    pub fn is_queued(&self) -> bool {
+        self.queued
+    }
+}
 
 impl<T: Clone> Future for Emit<'_, T> {
     type Output = Result<(), Closed>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        if this.released {
+            return Poll::Ready(Err(Closed));
+        }
         if let Some(x) = this.item.take() {
             match push(this.shared, x, Some(cx.waker())) {
-                Ok(number) if this.shared.capacity == 0 => this.unacked = Some(number),
-                Ok(_) => return Poll::Ready(Ok(())),
+                Ok(number) if this.shared.capacity == 0 => {
+                    this.queued = true;
+                    this.unacked = Some(number);
+                }
+                Ok(_) => {
+                    this.queued = true;
+                    return Poll::Ready(Ok(()));
+                }
                 Err(PushFailed::Full(x)) => {
                     this.item = Some(x);
                     return Poll::Pending;
@@ -462,14 +532,16 @@ impl<T: Clone> Future for Emit<'_, T> {
 impl<T> std::fmt::Debug for Emit<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Emit")
-            .field("pushed", &self.item.is_none())
+            .field("queued", &self.queued)
             .field("unacked", &self.unacked)
             .finish()
     }
 }
 
 /// `Source` as a [`futures::Sink`]: `send(x)` behaves like `emit(x)` (the flush waits for the
-/// rendezvous); closing the sink closes the source.
+/// rendezvous). Closing the sink closes this handle: the source itself closes when no other
+/// handle is left, as when the handle is dropped, so `stream.forward(source.clone())` ending
+/// does not end the source for its other producers (call [`Source::close`] for that).
 ///
 /// ```
 /// use futures::SinkExt;
@@ -486,6 +558,9 @@ impl<T: Clone> futures::Sink<T> for Source<T> {
     type Error = Closed;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Closed>> {
+        if self.released {
+            return Poll::Ready(Err(Closed));
+        }
         let mut state = self.shared.lock();
         if state.closed {
             Poll::Ready(Err(Closed))
@@ -499,6 +574,9 @@ impl<T: Clone> futures::Sink<T> for Source<T> {
 
     fn start_send(self: Pin<&mut Self>, x: T) -> Result<(), Closed> {
         let this = self.get_mut();
+        if this.released {
+            return Err(Closed);
+        }
         // `poll_ready` saw room; a racing clone may have taken it since, and the item goes in
         // all the same (a queue may exceed its capacity by the number of racing clones).
         let number = push(&this.shared, x, None).map_err(|_| Closed)?;
@@ -520,7 +598,7 @@ impl<T: Clone> futures::Sink<T> for Source<T> {
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Closed>> {
         let this = self.get_mut();
         futures::ready!(Pin::new(&mut *this).poll_flush(cx))?;
-        this.close();
+        this.release();
         Poll::Ready(Ok(()))
     }
 }

@@ -4,6 +4,7 @@
 //! It needs Debian's `chromium` and `chromium-driver`, hence `#[ignore]`; `.ci/browser-test`
 //! installs them and runs `cargo test --test dashboard_browser -- --ignored`. Set
 //! `RIVULET_CHROMEDRIVER` / `RIVULET_CHROMIUM` to use other binaries.
+#![cfg(feature = "remote")]
 
 #[path = "dashboard/http.rs"]
 mod http;

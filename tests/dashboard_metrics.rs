@@ -1,5 +1,6 @@
 //! The dashboard and `/metrics` over plain HTTP, while real pipelines run on real workers
 //! (real QUIC, real time); the worker's own `/metrics`; the tracing spans.
+#![cfg(feature = "remote")]
 
 mod support;
 
@@ -129,6 +130,25 @@ async fn metrics_and_state_follow_a_pipeline() {
         ),
         100.0
     );
+    // Every value gathered is one fetch, though these small ones came with their tasks' replies
+    // and needed no fetch request of their own.
+    assert_eq!(
+        metric(
+            &text,
+            "rivulet_request_duration_seconds_count",
+            &["kind=\"fetch\""]
+        ),
+        96.0,
+        "{text}"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "rivulet_request_duration_seconds_bucket",
+            &["kind=\"fetch\"", "le=\"+Inf\""]
+        ),
+        96.0
+    );
     assert!(text.contains("# TYPE rivulet_request_duration_seconds histogram"));
 
     let before = state(addr).await;
@@ -170,6 +190,42 @@ async fn metrics_and_state_follow_a_pipeline() {
         Some(96 + 50 - failed as u64)
     );
     assert!(after["now_ms"].as_f64() > before["now_ms"].as_f64());
+}
+
+/// A value too large to come back with its task's reply: fetching it takes a request.
+#[rivulet::remote]
+fn zeros(n: usize) -> Vec<u8> {
+    vec![0; n]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_that_needs_a_request_counts_once() {
+    let client = Client::builder()
+        .workers(1)
+        .dashboard("127.0.0.1:0")
+        .build()
+        .await
+        .expect("client with a dashboard");
+    let addr = client.dashboard_addr().expect("dashboard");
+    let big = client.submit(zeros, 1 << 20);
+    assert_eq!(within(big.fetch()).await.map(|v| v.len()), Ok(1 << 20));
+    let text = get(addr, "/metrics").await.body;
+    let count = |kind: &str| {
+        metric(
+            &text,
+            "rivulet_request_duration_seconds_count",
+            &[&format!("kind=\"{kind}\"")],
+        )
+    };
+    assert_eq!(count("fetch"), 1.0, "{text}");
+    assert_eq!(count("submit"), 1.0, "{text}");
+    assert!(
+        metric(
+            &text,
+            "rivulet_request_duration_seconds_sum",
+            &["kind=\"fetch\""]
+        ) > 0.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

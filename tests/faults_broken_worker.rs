@@ -2,6 +2,7 @@
 //! worker's TLS settings, doing the handshake by hand) that never answer, answer nonsense,
 //! send garbage or huge frames, or open streams toward the client, cost it a typed error on
 //! the items concerned, never a hang, a panic or a jump in memory.
+#![cfg(feature = "remote")]
 
 mod support;
 

@@ -2,6 +2,7 @@
 //! their quotas: a trickled frame is cut off, a task flood is refused past the task quota and
 //! shares the slots fairly, a client that reads no replies is back-pressured, values past the
 //! bytes quota are refused typed, and a client's queued tasks go with its connection.
+#![cfg(feature = "remote")]
 
 mod support;
 

@@ -2,6 +2,7 @@
 //! and a client that opens a stream and never writes, each lose their own connection while a
 //! good client on the same worker sees no error. (Garbage bytes, truncated frames and oversized
 //! length prefixes: tests/remote_workers.rs; a wrong ALPN: tests/remote_tls.rs.)
+#![cfg(feature = "remote")]
 
 use std::net::SocketAddr;
 use std::time::Duration;

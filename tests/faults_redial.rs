@@ -1,5 +1,6 @@
 //! A worker lost to a cut network is dialled again once the network is back: its items were
 //! made again elsewhere meanwhile, and new work spreads to it again.
+#![cfg(feature = "remote")]
 
 #[path = "support/relay.rs"]
 mod relay;

@@ -1,5 +1,6 @@
 //! Closing or dropping a client releases its values on every worker. (One test per binary: the
 //! worker counters are the process's.)
+#![cfg(feature = "remote")]
 
 use std::time::{Duration, Instant};
 

@@ -2,6 +2,7 @@
 //! no oversized hello, no decoding of a function list before the proof, no more connections
 //! than the worker admits, and no more time than its hello timeout; a legitimate client on the
 //! same worker is served meanwhile.
+#![cfg(feature = "remote")]
 
 mod support;
 

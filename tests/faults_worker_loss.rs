@@ -1,5 +1,6 @@
 //! Worker loss costs time, never data: every item comes out of `gather` exactly once and in
 //! order while workers are shut down or killed mid-stream. Real QUIC, real time.
+#![cfg(feature = "remote")]
 
 use std::time::{Duration, Instant};
 

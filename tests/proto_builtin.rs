@@ -2,6 +2,8 @@
 //! inputs' bytes, `Split` cuts a `Vec` into its elements, neither runs a function; a batch
 //! waits for its pending inputs and is the first failure among them, by position.
 
+#![cfg(feature = "remote")]
+
 use bytes::Bytes;
 use rivulet::remote::proto::{
     Action, ClientMessage, Failure, FailureKind, Key, Limits, Reply, Request, Response, Run, Task,

@@ -1,4 +1,5 @@
 //! The worker's sans-IO session: messages in, actions out, no sockets and no clock.
+#![cfg(feature = "remote")]
 
 use bytes::Bytes;
 use proptest::prelude::*;

@@ -1,4 +1,5 @@
 //! Framing of protocol messages, without sockets: round trips, chunkings, bad input.
+#![cfg(feature = "remote")]
 
 use bytes::{BufMut, Bytes, BytesMut};
 use proptest::prelude::*;

@@ -1,5 +1,7 @@
 //! `RemoteStream::buffered(n)` keeps exactly `n` items' tasks in flight, counted on the worker.
 
+#![cfg(feature = "remote")]
+
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;

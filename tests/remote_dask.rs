@@ -1,5 +1,6 @@
 //! streamz's Dask rows (streamz-vectors §2.8) on `Client::local(2)`, plus failing functions.
 //! Real QUIC between threads: real time, generous bounds (no paused clock).
+#![cfg(feature = "remote")]
 
 mod support;
 

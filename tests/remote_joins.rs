@@ -2,6 +2,8 @@
 //! and failed items (one passes a union as its own `Err`; a pair with one is that `Err`).
 //! streamz-vectors V13, V40. Real QUIC between threads: real time, no paused clock.
 
+#![cfg(feature = "remote")]
+
 mod support;
 
 use std::time::Duration;

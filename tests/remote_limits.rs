@@ -3,6 +3,7 @@
 //! failure survives the wire; a long accumulation holds values bounded by its buffer; workers
 //! added at once get distinct ids; default slots follow `.workers(n)`; dropping a worker never
 //! waits for its thread; a child worker's secret is not in its environment.
+#![cfg(feature = "remote")]
 
 mod support;
 

@@ -1,4 +1,5 @@
 //! `#[rivulet::remote]`: the forms it accepts and what it generates.
+#![cfg(feature = "remote")]
 
 use std::convert::Infallible;
 

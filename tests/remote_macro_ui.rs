@@ -1,4 +1,5 @@
 //! `#[rivulet::remote]` refuses what cannot be a remote function, with errors at the culprit.
+#![cfg(feature = "remote")]
 
 #[test]
 fn remote_macro_compile_errors() {

@@ -1,4 +1,5 @@
 //! The registry of remote functions: registration, lookup, and running functions on bytes.
+#![cfg(feature = "remote")]
 
 use rivulet::RemoteFn;
 use rivulet::remote::proto::FunctionId;

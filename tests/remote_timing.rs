@@ -2,6 +2,8 @@
 //! streamz-vectors V86, V87, V90. Real QUIC between threads: real time (lower bounds only),
 //! no paused clock.
 
+#![cfg(feature = "remote")]
+
 mod support;
 
 use std::time::{Duration, Instant};

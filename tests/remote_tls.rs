@@ -1,5 +1,6 @@
 //! Real QUIC connections on 127.0.0.1: certificates, pinning, CAs, mutual TLS, secret proofs,
 //! PEM files and transport timeouts.
+#![cfg(feature = "remote")]
 
 #[path = "support/relay.rs"]
 mod relay;

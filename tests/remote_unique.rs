@@ -2,6 +2,8 @@
 //! each key passes, in order; failures pass as their `Err`. streamz-vectors V23, V24.
 //! Real QUIC between threads: real time, no paused clock.
 
+#![cfg(feature = "remote")]
+
 mod support;
 
 use rivulet::prelude::*;

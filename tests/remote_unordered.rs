@@ -2,6 +2,8 @@
 //! every item exactly once, a short task overtaking a long one, failed items passing as
 //! their `Err`, and never more than `n` tasks in flight. Real time, no paused clock.
 
+#![cfg(feature = "remote")]
+
 mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -3,6 +3,8 @@
 //! gives (the first failure, by position). streamz-vectors V11, V12, V28, V33, V83.
 //! Real QUIC between threads: real time, generous bounds (no paused clock).
 
+#![cfg(feature = "remote")]
+
 mod support;
 
 use std::collections::HashSet;

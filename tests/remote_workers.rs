@@ -1,6 +1,7 @@
 //! The three ways to run a worker, and who gets served: child processes, a standalone worker
 //! with certificate files, secrets and client certificates, refusals and hostile bytes.
 //! Real QUIC, real time (no paused clock).
+#![cfg(feature = "remote")]
 
 mod support;
 

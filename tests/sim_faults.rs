@@ -6,6 +6,7 @@
 //! within a bound of simulated time); once the stream ends and its handles drop, the values held
 //! on every worker return to zero. A failing case prints its seed; `SIM_SEED=<seed> cargo test
 //! --test sim_faults replay` replays one.
+#![cfg(feature = "remote")]
 
 use std::time::Duration;
 

@@ -3,6 +3,8 @@
 //! timed windows and flattened batches come out whole and in order, and once the stream ends
 //! the values held on every worker return to zero. A failing case prints its seed.
 
+#![cfg(feature = "remote")]
+
 use std::time::Duration;
 
 use futures::StreamExt as _;

@@ -1,4 +1,5 @@
 //! `from_http_server`: each POST body is an item; the answer waits until it is taken (V137).
+#![cfg(feature = "http")]
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -158,10 +158,13 @@ async fn every_source_is_send_and_static() {
     fn send_static<T: Send + 'static>(_: &T) {}
     let tcp = from_tcp("127.0.0.1:0").await.unwrap();
     send_static(&tcp);
-    let http = rivulet::sources::from_http_server("127.0.0.1:0")
-        .await
-        .unwrap();
-    send_static(&http);
+    #[cfg(feature = "http")]
+    {
+        let http = rivulet::sources::from_http_server("127.0.0.1:0")
+            .await
+            .unwrap();
+        send_static(&http);
+    }
     send_static(&rivulet::sources::from_process(
         tokio::process::Command::new("true"),
     ));

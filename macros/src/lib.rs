@@ -68,6 +68,21 @@ use syn::{FnArg, GenericArgument, ItemFn, Pat, PathArguments, ReturnType, Type};
 /// A function that needs parameters is instead a serde struct that implements `RemoteFn` by
 /// hand and is registered with `rivulet::register!`. Inside the body, the function's own name
 /// is the struct: a recursive call is written `inc.call(x)`.
+///
+/// Since `inc` is a value, not a Rust function, calling it as `inc(41)` does not compile;
+/// rustc says ``error[E0618]: expected function, found `inc` `` and points at the attribute as
+/// where `inc` is defined (no macro can add a hint to that message). Write `inc.call(41)`.
+///
+/// ```compile_fail,E0618
+/// #[rivulet::remote]
+/// fn inc(x: i64) -> i64 {
+///     x + 1
+/// }
+///
+/// # fn main() {
+/// let _ = inc(41); // error[E0618]: expected function, found `inc`
+/// # }
+/// ```
 #[proc_macro_attribute]
 pub fn remote(args: TokenStream, item: TokenStream) -> TokenStream {
     let args = TokenStream2::from(args);

@@ -1147,6 +1147,7 @@ pub trait StreamzExt: Stream {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg(feature = "remote")]
     fn scatter(self, client: &crate::Client) -> crate::RemoteStream<Self::Item>
     where
         Self: Sized + Send + 'static,

@@ -83,8 +83,11 @@ impl ClientBuilder {
     /// Run each worker as a child process of the current binary instead of a thread of this one.
     ///
     /// The child runs this same program with the environment variable
-    /// [`WORKER_ENV`](crate::worker::WORKER_ENV) set; it becomes a worker as soon as it reaches
-    /// [`worker::run_if_worker`] or builds a client, so code before that runs in every worker too.
+    /// [`WORKER_ENV`](crate::worker::WORKER_ENV) set; it becomes a worker when it reaches
+    /// [`worker::run_if_worker`], so call that first thing in `main`: code before it runs in
+    /// every worker too. A child that builds a client without calling it exits at once, and
+    /// `build` fails with [`SpawnError::Exited`], whose message carries the child's exit status
+    /// and its last lines on standard error, naming `run_if_worker`.
     pub fn processes(mut self, processes: bool) -> Self {
         self.processes = processes;
         self
@@ -155,8 +158,13 @@ impl ClientBuilder {
     }
 
     /// Starts the workers and connects to them.
+    ///
+    /// In a process started as a child-process worker that has not called
+    /// [`run_if_worker`](worker::run_if_worker), `build` does not start workers of its own: it
+    /// writes a message naming `run_if_worker` on standard error and exits the process (status
+    /// 3), and the parent's [`SpawnError::Exited`] carries that status and message.
     pub async fn build(self) -> Result<Client, ClusterError> {
-        worker::run_if_worker();
+        worker::exit_if_worker_without_entry();
         let secret = random_secret();
         let slots = self.slots_per_worker();
         let mut addrs = Vec::with_capacity(self.workers);

@@ -27,6 +27,7 @@
 use std::path::PathBuf;
 
 mod filenames;
+#[cfg(feature = "http")]
 mod http;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
@@ -41,6 +42,7 @@ mod textfile;
 pub mod websocket;
 
 pub use filenames::{Filenames, filenames};
+#[cfg(feature = "http")]
 pub use http::{HttpServer, from_http_server};
 pub use periodic::{Periodic, from_periodic};
 pub use process::{Process, from_process};

@@ -2,8 +2,12 @@
 #![allow(dead_code)]
 
 pub(crate) mod brokers;
+#[cfg(feature = "remote")]
 pub(crate) mod certs;
+#[cfg(feature = "remote")]
 pub(crate) mod fake_worker;
+pub(crate) mod log_capture;
+#[cfg(feature = "remote")]
 pub(crate) mod raw_client;
 pub(crate) mod tempdir;
 

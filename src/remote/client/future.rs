@@ -404,7 +404,7 @@ impl Value {
             let target = client.place().ok_or_else(|| {
                 TaskError::new(TaskErrorKind::NoWorkers, "every worker of the client is lost")
             })?;
-            tracing::debug!(key = ?value.key, lost = %value.link.id, to = %target.id, "making a value again");
+            tracing::info!(key = ?value.key, lost = %value.link.id, to = %target.id, "making a value again");
             let lineage = value.lineage().clone();
             match lineage {
                 // The bytes are here: they go to the new worker with the first task on them.
@@ -464,11 +464,14 @@ impl Value {
 /// [`fetch`](RemoteFuture::fetch) brings the value here. It is deliberately **not** a
 /// [`Future`](std::future::Future), so no `.await` moves data by accident:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// # async fn f(handle: rivulet::RemoteFuture<i64>) {
-/// let x: i64 = handle.await; // error: RemoteFuture is not a future; call .fetch()
+/// let x = handle.await; // error[E0277]: `RemoteFuture<i64>` is not a future
 /// # }
 /// ```
+///
+/// That is rustc's own message (its "help: remove the `.await`" is not what you want either):
+/// write `handle.fetch().await?` to bring the value here.
 pub struct RemoteFuture<T> {
     pub(crate) value: Arc<Value>,
     _type: PhantomData<fn() -> T>,
@@ -513,10 +516,11 @@ impl<T: DeserializeOwned> RemoteFuture<T> {
     /// # }
     /// ```
     pub async fn fetch(&self) -> Result<T, TaskError> {
+        let asked = std::time::Instant::now();
         let span =
             tracing::debug_span!("fetch", key = ?self.value.key, worker = %self.value.link.id);
         let bytes = tracing::Instrument::instrument(self.value.bytes(), span).await?;
-        self.value.client.inner.metrics.on_gathered();
+        self.value.client.inner.metrics.on_gathered(asked);
         // Exactly one value: bytes left over mean the worker sent something else.
         decode_exact(&bytes)
             .map_err(|error| TaskError::new(TaskErrorKind::Codec, error.to_string()))

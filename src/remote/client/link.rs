@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::debug;
+use tracing::{debug, info, warn};
 
 use super::future::Value;
 use super::{ClientAuth, ClientError, ConnectConfig};
@@ -211,7 +211,7 @@ impl Link {
                 let now = tokio::time::Instant::now().into_std();
                 let overdue = link.pending().expire(now, timeout);
                 if !overdue.is_empty() {
-                    debug!(worker = %link.id, overdue = overdue.len(), ?timeout, "a request is overdue: giving up on the worker");
+                    info!(worker = %link.id, overdue = overdue.len(), ?timeout, "a request is overdue: giving up on the worker");
                     for (_, waiter) in overdue {
                         let error = TaskError::new(
                             TaskErrorKind::WorkerLost,
@@ -380,7 +380,7 @@ impl Link {
             }
             Ok(None) => {}
             Err(broken) => {
-                debug!(worker = %self.id, %broken, "closing the link to a broken worker");
+                warn!(worker = %self.id, %broken, "closing the link to a broken worker");
                 self.close();
             }
         }
@@ -439,9 +439,26 @@ async fn read_replies(
     loop {
         match reader.next::<Reply>().await {
             Ok(Some(reply)) => link.deliver(reply),
-            Ok(None) => break,
+            // The worker finished its side: it shut down cleanly.
+            Ok(None) => {
+                info!(worker = %link.id, "worker left");
+                break;
+            }
+            // This client closed the link: nothing was lost.
+            Err(error) if !link.is_alive() || closed_here(&error) => {
+                debug!(worker = %link.id, %error, "link closed");
+                break;
+            }
+            // The worker closed the connection, saying why (it shut down, or refused us).
+            Err(StreamError::Read(quinn::ReadError::ConnectionLost(
+                quinn::ConnectionError::ApplicationClosed(close),
+            ))) => {
+                let reason = String::from_utf8_lossy(&close.reason);
+                info!(worker = %link.id, %reason, "worker left");
+                break;
+            }
             Err(error) => {
-                debug!(worker = %link.id, %error, "lost worker");
+                info!(worker = %link.id, %error, "lost worker");
                 break;
             }
         }
@@ -452,4 +469,14 @@ async fn read_replies(
     writer.abort();
     // Close the connection too: after a bad frame the worker may still be there.
     link.close();
+}
+
+/// Whether reading failed because this side closed the connection.
+fn closed_here(error: &StreamError) -> bool {
+    matches!(
+        error,
+        StreamError::Read(quinn::ReadError::ConnectionLost(
+            quinn::ConnectionError::LocallyClosed
+        ))
+    )
 }

@@ -451,7 +451,7 @@ impl Client {
                     link.close();
                     return;
                 }
-                tracing::debug!(worker = %id, "redialled a lost worker");
+                tracing::info!(worker = %id, "a lost worker is back: redialled");
                 let client = Client { inner };
                 if let Some(slot) = client
                     .inner

@@ -78,7 +78,7 @@ pub struct Metrics {
     /// By worker index (`None` for an index not announced yet).
     workers: RwLock<Vec<Option<Arc<WorkerRecord>>>>,
     totals: Totals,
-    /// Round trips by request kind: submit, fetch.
+    /// Round trips by kind: submit (a task to its reply), fetch (a value asked for to here).
     latency: [Histogram; 3],
     errors: Mutex<VecDeque<ErrorRecord>>,
     history: Mutex<VecDeque<Sample>>,
@@ -453,7 +453,8 @@ impl Metrics {
             None => self.worker(worker),
         };
         drop_one(&record.requests_in_flight);
-        if response.is_some() {
+        // A fetch request is one part of a fetch, which `on_gathered` counts whole.
+        if response.is_some() && request.kind != RequestKind::Fetch {
             self.latency[request.kind as usize]
                 .observe(now.saturating_duration_since(request.sent));
         }
@@ -574,9 +575,12 @@ impl Metrics {
     }
 
     /// A value was brought back to the client ([`RemoteFuture::fetch`](crate::RemoteFuture::fetch),
-    /// which `gather` calls for every item).
-    pub(crate) fn on_gathered(&self) {
+    /// which `gather` calls for every item), `asked` being when it was asked for: one fetch in
+    /// the `kind="fetch"` histogram, whether the value came with its task's reply or by a fetch
+    /// request of its own.
+    pub(crate) fn on_gathered(&self, asked: Instant) {
         bump(&self.totals.gathered);
+        self.latency[RequestKind::Fetch as usize].observe(asked.elapsed());
     }
 
     /// The client is going away (its dashboards stop).
@@ -899,7 +903,7 @@ impl Metrics {
             &mut out,
             name,
             "histogram",
-            "Round trip of requests to workers, from sending to the reply, by kind.",
+            "Round trips by kind: submit, from sending a task to its reply; fetch, from asking for a value (fetch or gather) to having it here, whether it came with its task's reply or by a fetch request.",
         );
         for kind in RequestKind::ALL {
             let histogram = &self.latency[kind as usize];

@@ -9,7 +9,7 @@ use std::time::Duration;
 use std::collections::VecDeque;
 
 use tokio::sync::mpsc;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::slots::{Finished, Job, unknown_function};
 use super::{WorkerAuth, WorkerShared, close_code};
@@ -81,15 +81,18 @@ pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<
         debug!(%remote, %error, "client went away during the handshake");
         return;
     }
-    debug!(%remote, "client welcomed");
+    info!(%remote, "client connected");
     let _connected = WorkerStats::global().connected();
 
     // One stream per connection: any further stream is a protocol violation.
     let guard = connection.clone();
     let stray_streams = tokio::spawn(async move {
+        // Only a stream that opens is a violation: the connection closing ends both waits
+        // with an error, which is no one's fault.
         tokio::select! {
-            _ = guard.accept_bi() => violation(&guard, "unexpected second stream"),
-            _ = guard.accept_uni() => violation(&guard, "unexpected unidirectional stream"),
+            Ok(_) = guard.accept_bi() => violation(&guard, "unexpected second stream"),
+            Ok(_) = guard.accept_uni() => violation(&guard, "unexpected unidirectional stream"),
+            else => {}
         }
     });
 
@@ -129,10 +132,27 @@ pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<
                     }
                 }
                 // The client finished its side: it sends nothing more, and is gone.
-                Ok(None) => break,
-                // The connection went away: nobody to tell.
+                Ok(None) => {
+                    info!(%remote, "client disconnected");
+                    break;
+                }
+                // The connection went away: nobody to tell. A client that closed it is gone
+                // cleanly; any other end (a timeout, a reset) lost it.
+                Err(StreamError::Read(quinn::ReadError::ConnectionLost(
+                    quinn::ConnectionError::ApplicationClosed(_),
+                ))) => {
+                    info!(%remote, "client disconnected");
+                    break;
+                }
+                // This worker closed it (it is shutting down, or said why already).
+                Err(StreamError::Read(quinn::ReadError::ConnectionLost(
+                    quinn::ConnectionError::LocallyClosed,
+                ))) => {
+                    debug!(%remote, "closed the connection to a client");
+                    break;
+                }
                 Err(StreamError::Read(error)) => {
-                    debug!(%remote, %error, "client went away");
+                    info!(%remote, %error, "lost the connection to a client");
                     break;
                 }
                 Err(error) => {

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
 
+pub(crate) use self::process::exit_if_worker_without_entry;
 pub use self::process::{SpawnError, WORKER_ENV, WorkerProcess, run_if_worker};
 use self::slots::SlotPool;
 use crate::remote::obs::WorkerStats;

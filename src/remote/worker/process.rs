@@ -6,7 +6,10 @@
 //! processes a remote function starts. The pipe then stays open; its end tells the child that
 //! the parent is gone.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tracing::debug;
@@ -62,6 +65,7 @@ pub fn run_if_worker() {
     if std::env::var_os(WORKER_ENV).is_none() {
         return;
     }
+    SERVING.store(true, Ordering::Release);
     let code = match read_spec().and_then(|text| run_child(&text)) {
         Ok(()) => 0,
         Err(message) => {
@@ -70,6 +74,36 @@ pub fn run_if_worker() {
         }
     };
     std::process::exit(code);
+}
+
+/// Set once this process became a worker in [`run_if_worker`]: a remote function that builds a
+/// client of its own there is not a forgotten `run_if_worker`.
+static SERVING: AtomicBool = AtomicBool::new(false);
+
+/// The exit status of a child-process worker whose program built a client without calling
+/// [`run_if_worker`] first.
+pub(crate) const FORGOT_RUN_IF_WORKER: i32 = 3;
+
+/// Called where a client with workers of its own is built: in a
+/// process started as a child-process worker that never called [`run_if_worker`], the program
+/// took the wrong turn (it would start workers of its own, each running `main` again), so it
+/// exits at once with a message that says what to do, which the parent reports.
+pub(crate) fn exit_if_worker_without_entry() {
+    if std::env::var_os(WORKER_ENV).is_none() || SERVING.load(Ordering::Acquire) {
+        return;
+    }
+    use std::io::Write;
+    // Straight to the handle, not `eprintln!`: a test harness captures that, and the exit below
+    // would lose it.
+    let _ = writeln!(
+        std::io::stderr(),
+        "rivulet worker process: this program reached `Client::local` or \
+         `Client::builder().build()` without calling \
+         `rivulet::worker::run_if_worker()` first. Call it first thing in `main` (in a test \
+         binary, in the test the workers are started with, see `ClientBuilder::worker_args`), \
+         so that the child processes started as workers serve instead of running the program."
+    );
+    std::process::exit(FORGOT_RUN_IF_WORKER);
 }
 
 /// The first line of standard input: the settings the parent wrote.
@@ -166,15 +200,89 @@ pub enum SpawnError {
     /// The current executable could not be found or started.
     #[error("could not start a worker process: {0}")]
     Start(#[source] std::io::Error),
-    /// The process ended before it said where it listens.
-    #[error("the worker process exited before it was ready")]
-    Exited,
+    /// The process ended before it said where it listens. `status` is its exit status (when
+    /// it could be read) and `stderr` its last lines of standard error, which usually say why.
+    #[error("the worker process exited before it was ready ({}){}", describe_status(.status), describe_stderr(.stderr))]
+    Exited {
+        /// How the process ended, if known.
+        status: Option<std::process::ExitStatus>,
+        /// Its last lines on standard error (at most 20), oldest first.
+        stderr: Vec<String>,
+    },
     /// The process did not say where it listens in time.
     #[error("the worker process did not start within {0:?}")]
     Timeout(Duration),
     /// Its settings could not be written to its standard input.
     #[error("could not hand the worker process its settings: {0}")]
     Settings(#[source] std::io::Error),
+}
+
+/// How many of a child's last lines on standard error [`SpawnError::Exited`] carries.
+const STDERR_TAIL_LINES: usize = 20;
+
+/// The longest line of a child's standard error kept or passed on, in bytes.
+const STDERR_MAX_LINE: usize = 8 * 1024;
+
+/// How long the parent waits for a child that closed its standard output to be reaped, and for
+/// its standard error to reach the end.
+const CHILD_EXIT_GRACE: Duration = Duration::from_secs(5);
+
+fn describe_status(status: &Option<std::process::ExitStatus>) -> String {
+    match status {
+        Some(status) if status.code() == Some(FORGOT_RUN_IF_WORKER) => format!(
+            "{status}: the program built a client before calling `rivulet::worker::run_if_worker()`"
+        ),
+        Some(status) => status.to_string(),
+        None => "exit status unknown".to_owned(),
+    }
+}
+
+fn describe_stderr(lines: &[String]) -> String {
+    if lines.is_empty() {
+        "; it wrote nothing on standard error".to_owned()
+    } else {
+        format!("; its last lines on standard error:\n{}", lines.join("\n"))
+    }
+}
+
+/// The last lines a child wrote on standard error; every line is also passed on to this
+/// process's standard error, as if the child had inherited it.
+#[derive(Debug, Clone, Default)]
+struct StderrTail(Arc<Mutex<VecDeque<String>>>);
+
+impl StderrTail {
+    fn push(&self, line: String) {
+        let mut lines = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if lines.len() == STDERR_TAIL_LINES {
+            lines.pop_front();
+        }
+        lines.push_back(line);
+    }
+
+    fn lines(&self) -> Vec<String> {
+        let lines = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        lines.iter().cloned().collect()
+    }
+
+    /// Reads `stderr` to its end, line by line (a line longer than the limit is cut).
+    async fn follow(self, stderr: tokio::process::ChildStderr) {
+        use futures::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let codec = tokio_util::codec::LinesCodec::new_with_max_length(STDERR_MAX_LINE);
+        let mut lines = tokio_util::codec::FramedRead::new(stderr, codec);
+        let mut out = tokio::io::stderr();
+        while let Some(line) = lines.next().await {
+            let line = match line {
+                Ok(line) => line,
+                Err(tokio_util::codec::LinesCodecError::MaxLineLengthExceeded) => {
+                    "[a line longer than 8 KiB was cut]".to_owned()
+                }
+                Err(tokio_util::codec::LinesCodecError::Io(_)) => break,
+            };
+            let _ = out.write_all(format!("{line}\n").as_bytes()).await;
+            self.push(line);
+        }
+    }
 }
 
 /// How long [`WorkerProcess::shutdown`] lets a child finish its tasks before killing it.
@@ -218,17 +326,31 @@ impl WorkerProcess {
             .env(WORKER_ENV, "1")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .map_err(SpawnError::Start)?;
-        let mut stdin = process.stdin.take().ok_or(SpawnError::Exited)?;
+        let tail = StderrTail::default();
+        let stderr_done = process
+            .stderr
+            .take()
+            .map(|stderr| tokio::spawn(tail.clone().follow(stderr)));
+        let exited = SpawnError::Exited {
+            status: None,
+            stderr: Vec::new(),
+        };
+        let Some(mut stdin) = process.stdin.take() else {
+            return Err(exited);
+        };
         let settings = format!("{}\n", spec.encode());
         stdin
             .write_all(settings.as_bytes())
             .await
             .map_err(SpawnError::Settings)?;
         stdin.flush().await.map_err(SpawnError::Settings)?;
-        let stdout = process.stdout.take().ok_or(SpawnError::Exited)?;
+        let Some(stdout) = process.stdout.take() else {
+            return Err(exited);
+        };
         let mut lines = tokio::io::BufReader::new(stdout).lines();
         let ready = tokio::time::timeout(CHILD_START_TIMEOUT, async {
             while let Ok(Some(line)) = lines.next_line().await {
@@ -237,10 +359,27 @@ impl WorkerProcess {
                 }
                 debug!(line, "worker process said");
             }
-            Err(SpawnError::Exited)
+            Err(exited)
         })
         .await
-        .map_err(|_| SpawnError::Timeout(CHILD_START_TIMEOUT))??;
+        .map_err(|_| SpawnError::Timeout(CHILD_START_TIMEOUT))?;
+        let ready = match ready {
+            Ok(ready) => ready,
+            Err(_) => {
+                // Its standard output ended: say how it ended and what it said last.
+                let status = tokio::time::timeout(CHILD_EXIT_GRACE, process.wait())
+                    .await
+                    .ok()
+                    .and_then(Result::ok);
+                if let Some(done) = stderr_done {
+                    let _ = tokio::time::timeout(CHILD_EXIT_GRACE, done).await;
+                }
+                return Err(SpawnError::Exited {
+                    status,
+                    stderr: tail.lines(),
+                });
+            }
+        };
         // Keep draining the child's output so that it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Ok(WorkerProcess {
