@@ -1126,6 +1126,11 @@ pub trait StreamzExt: Stream {
     /// Sends each item to a worker of `client` (the one with the least outstanding work),
     /// making a [`RemoteStream`](crate::RemoteStream) on which remote functions run.
     ///
+    /// An item travels in the same message as the first task on it (one message per item,
+    /// not a scatter and then a submit), and a task's request goes once something needs its
+    /// result: a [`buffered(n)`](crate::RemoteStream::buffered) with a free place, `gather`,
+    /// or a task on it. [`Client::scatter`](crate::Client::scatter) sends its value at once.
+    ///
     /// ```
     /// use rivulet::prelude::*;
     ///

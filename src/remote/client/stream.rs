@@ -331,8 +331,13 @@ impl<T: Portable> RemoteStream<T> {
         Self::with(owner, items)
     }
 
-    /// Keeps up to `n` items in flight: it pulls its upstream in its own task, as
-    /// [`buffer`](crate::StreamzExt::buffer) does, so the remote stages above it overlap.
+    /// Keeps exactly `n` items in flight: it pulls its upstream in its own task, as
+    /// [`buffer`](crate::StreamzExt::buffer) does, so the remote stages above it overlap, and
+    /// sends an item's tasks once one of its `n` places is free. An item keeps its place until
+    /// its task has answered (not until it is gathered), so at most `n` of its tasks run or
+    /// wait on the workers at once, however slowly the results are taken: size `n` to protect
+    /// a resource. With a rendezvous [`Source`](crate::Source) upstream, `n` emits return
+    /// ahead of the results (the puller holds one more item, its tasks not sent yet).
     ///
     /// # Panics
     /// If `n` is 0 (which would never let an item through).
