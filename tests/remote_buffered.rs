@@ -2,7 +2,6 @@
 
 #![cfg(feature = "remote")]
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -14,7 +13,7 @@ use rivulet::prelude::*;
 /// process, so they see the same counters; one test at a time uses them.
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
 static MOST: AtomicUsize = AtomicUsize::new(0);
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[rivulet::remote]
 fn counted(x: u64) -> u64 {
@@ -46,7 +45,7 @@ async fn most_at_once(client: &Client, n: usize, items: u64, pause: Duration) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buffered_n_runs_exactly_n_tasks_at_once() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = ONE_AT_A_TIME.lock().await;
     // Many more slots than items in flight, so the slots are never what limits.
     let client = Client::builder()
         .workers(1)
@@ -63,7 +62,7 @@ async fn buffered_n_runs_exactly_n_tasks_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_consumer_does_not_let_more_in() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = ONE_AT_A_TIME.lock().await;
     let client = Client::builder().workers(2).slots(8).build().await.unwrap();
     let most = most_at_once(&client, 3, 12, Duration::from_millis(10)).await;
     assert!(most <= 3, "buffered(3) ran {most} tasks at once");

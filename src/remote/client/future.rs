@@ -284,7 +284,7 @@ impl Value {
     pub(crate) fn start_locked(self: &Arc<Self>) {
         enum Step {
             Visit(Arc<Value>),
-            Send(Taken),
+            Send(Box<Taken>),
         }
         let mut steps = vec![Step::Visit(Arc::clone(self))];
         while let Some(step) = steps.pop() {
@@ -295,11 +295,11 @@ impl Value {
                         continue;
                     };
                     let inputs: Vec<Arc<Value>> = taken.pending.inputs.clone();
-                    steps.push(Step::Send(taken));
+                    steps.push(Step::Send(Box::new(taken)));
                     // Reversed, so that the inputs' requests go in their order.
                     steps.extend(inputs.into_iter().rev().map(Step::Visit));
                 }
-                Step::Send(taken) => taken.send(),
+                Step::Send(taken) => (*taken).send(),
             }
         }
     }
