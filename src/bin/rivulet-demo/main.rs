@@ -5,6 +5,10 @@
 //!   binary's two remote functions, `crunch` and `nap`.
 //! - `rivulet-demo call --addr ADDR --ca FILE --secret-file FILE --nap-ms N`: one task that
 //!   sleeps N ms on that worker; prints its result.
+//! - `rivulet-demo stream --name HOST:PORT --ca FILE --secret-file FILE --items N`: finds the
+//!   workers behind a DNS name ([`rivulet::Client::discover`]), streams N items through `crunch`
+//!   on them and checks that every item came back once, in order; prints membership changes as
+//!   they happen and a summary at the end.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,10 +18,17 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use rivulet::remote::{ClientAuth, ConnectConfig, Trust};
 
+mod stream;
+
 /// Some work for an item: a little arithmetic and a short sleep.
 #[rivulet::remote]
 fn crunch(x: u64) -> u64 {
     std::thread::sleep(Duration::from_micros(500));
+    crunch_value(x)
+}
+
+/// What `crunch` gives for `x`, computed here to check what comes back.
+fn crunch_value(x: u64) -> u64 {
     x.wrapping_mul(2_654_435_761) % 1_000_003
 }
 
@@ -45,6 +56,8 @@ enum Command {
     Worker(rivulet::worker::Args),
     /// Run one `nap` task on one worker and print its result.
     Call(Call),
+    /// Stream items through the workers behind a DNS name, checking each on the way out.
+    Stream(stream::StreamArgs),
 }
 
 /// How a client reaches the workers.
@@ -88,6 +101,7 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Worker(args) => rivulet::worker::main_with(args),
         Command::Call(call) => client_main(run_call(call)),
+        Command::Stream(args) => client_main(stream::run(args)),
     }
 }
 

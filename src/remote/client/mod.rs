@@ -8,6 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::Serialize;
 
+mod discover;
 mod future;
 mod link;
 mod stream;
@@ -76,6 +77,20 @@ pub enum ClientError {
     /// No worker was given.
     #[error("a client needs at least one worker")]
     NoWorkers,
+    /// [`Client::discover`]'s name could not be resolved.
+    #[error("cannot resolve {name}: {source}")]
+    Resolve {
+        /// The name, `host:port`.
+        name: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// [`Client::discover`]'s name resolved to no address.
+    #[error("{name} resolves to no address")]
+    NoAddresses {
+        /// The name, `host:port`.
+        name: String,
+    },
     /// This client was not made by [`Client::connect`] (it runs over simulated links), so it
     /// cannot connect to more workers.
     #[error("this client cannot connect to more workers")]
@@ -127,7 +142,10 @@ const REDIAL_MAX: Duration = Duration::from_secs(10);
 /// The default of [`ConnectConfig::request_timeout`].
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// How to reach workers started elsewhere ([`Client::connect`]).
+/// The default of [`ConnectConfig::discovery_interval`].
+pub const DEFAULT_DISCOVERY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How to reach workers started elsewhere ([`Client::connect`], [`Client::discover`]).
 ///
 /// ```
 /// use rivulet::remote::{ClientAuth, ConnectConfig, Identity};
@@ -157,6 +175,9 @@ pub struct ConnectConfig {
     /// How long connecting to one worker may take, QUIC and TLS handshakes and the hello
     /// included. Default 10 s.
     pub connect_timeout: Duration,
+    /// How often [`Client::discover`] resolves its name again (workers joining and leaving
+    /// show within this). Default 5 s.
+    pub discovery_interval: Duration,
 }
 
 impl ConnectConfig {
@@ -171,6 +192,7 @@ impl ConnectConfig {
             limits: Limits::default(),
             request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
             connect_timeout: Duration::from_secs(10),
+            discovery_interval: DEFAULT_DISCOVERY_INTERVAL,
         }
     }
 }
@@ -417,7 +439,7 @@ impl Client {
                 let Some(inner) = client.upgrade() else {
                     return;
                 };
-                if inner.closed.load(Ordering::Acquire) {
+                if inner.closed.load(Ordering::Acquire) || discover::retired(&inner, id) {
                     return;
                 }
                 let Some(dialer) = inner.dialer.as_ref() else {
@@ -533,7 +555,7 @@ impl Client {
         choose_worker(
             links
                 .iter()
-                .filter(|link| link.is_alive())
+                .filter(|link| link.is_alive() && !link.is_draining())
                 .map(|link| (link, link.load())),
         )
         .cloned()
