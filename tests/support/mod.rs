@@ -4,6 +4,7 @@
 pub(crate) mod brokers;
 pub(crate) mod certs;
 pub(crate) mod fake_worker;
+pub(crate) mod netns;
 pub(crate) mod node;
 pub(crate) mod raw_client;
 pub(crate) mod tempdir;

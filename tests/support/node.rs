@@ -152,6 +152,26 @@ impl Proc {
         None
     }
 
+    /// Like [`wait_for`](Self::wait_for), but first looks at the lines seen since `mark` (a
+    /// length of [`seen`](Self::seen) taken earlier), so nothing printed meanwhile is missed.
+    pub(crate) fn wait_from<T>(
+        &mut self,
+        mark: usize,
+        timeout: Duration,
+        mut pick: impl FnMut(&str) -> Option<T>,
+    ) -> Option<T> {
+        self.drain_lines();
+        let earlier = self.seen.get(mark..).unwrap_or_default().iter();
+        for line in earlier {
+            if let Line::Out(text) = line {
+                if let Some(found) = pick(text) {
+                    return Some(found);
+                }
+            }
+        }
+        self.wait_for(timeout, pick)
+    }
+
     /// Sends a signal.
     pub(crate) fn signal(&self, signal: i32) {
         let pid = i32::try_from(self.child.id()).expect("a pid fits an i32");

@@ -1,6 +1,6 @@
 //! `rivulet-demo stream`: items through the workers behind a DNS name, checked on the way out.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt as _;
@@ -57,10 +57,24 @@ pub(crate) async fn run(args: StreamArgs) -> Result<(), String> {
     let watched = client.clone();
     let watcher = tokio::spawn(async move {
         let mut known: HashMap<usize, &'static str> = HashMap::new();
+        let mut events_seen = HashSet::new();
         loop {
-            for w in watched.metrics().snapshot().workers {
+            let snapshot = watched.metrics().snapshot();
+            for w in snapshot.workers {
                 if known.insert(w.index, w.status) != Some(w.status) {
                     println!("member {} {} {} {}", unix_ms(), w.index, w.addr, w.status);
+                }
+            }
+            // Membership changes, with the time they happened (not when they were seen).
+            let now = unix_ms() as f64;
+            for event in snapshot.membership.events.iter().rev() {
+                let key = (event.at_ms.to_bits(), event.addr.clone(), event.change);
+                if events_seen.insert(key) {
+                    let at = now - (snapshot.now_ms - event.at_ms);
+                    println!(
+                        "membership {at:.0} {:?} {} {}",
+                        event.change, event.addr, event.detail
+                    );
                 }
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
