@@ -21,7 +21,7 @@ pub use self::stream::{Gather, Portable, RemoteFutures, RemoteStream};
 use crate::remote::obs::{Dashboard, Metrics, ServeAddr, ServeError};
 use crate::remote::proto::{
     DEFAULT_MAX_FRAME, Key, Limits, Refusal, Request, Task, TaskError, TaskErrorKind, TaskKind,
-    WorkerId, choose_worker,
+    WorkerId, choose_placement,
 };
 use crate::remote::transport::{self, Identity, TlsError, TransportSettings, Trust};
 
@@ -548,16 +548,18 @@ impl Client {
     }
 
     /// The live worker with the least outstanding work (its queued requests times its recent
-    /// task time), round-robin among equals.
+    /// task time), round-robin among equals; in a fleet of more than
+    /// [`SAMPLE_ABOVE`](crate::remote::proto::SAMPLE_ABOVE) workers, the better of two drawn
+    /// at random ([`choose_placement`]), so that placing an item costs the same at any size.
     pub(crate) fn place(&self) -> Option<Arc<Link>> {
         // Called once per item: look at the list in place rather than copying it.
         let links = self.inner.read_links();
-        choose_worker(
-            links
-                .iter()
-                .filter(|link| link.is_alive() && !link.is_draining())
-                .map(|link| (link, link.load())),
-        )
+        // The key counter moves with every value placed: a fresh draw each time, and the same
+        // draws when a simulation replays a run.
+        let salt = self.inner.next_key.load(Ordering::Relaxed);
+        choose_placement(&links, salt, |link| {
+            (link.is_alive() && !link.is_draining()).then(|| link.load())
+        })
         .cloned()
     }
 
