@@ -386,7 +386,7 @@ async fn drain(client: Weak<ClientInner>, link: Arc<Link>) {
     let detail = if !link.is_alive() {
         "its connection had ended".to_owned()
     } else if link.outstanding() == 0 {
-        format!("drained in {:?}", started.elapsed())
+        format!("drained in {:.1?}", started.elapsed())
     } else {
         format!(
             "{} requests still in flight after {DRAIN_LIMIT:?}; they run again elsewhere",

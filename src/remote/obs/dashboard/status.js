@@ -229,7 +229,7 @@
       const rowHeight = row.lanes * lh;
       ctx.textAlign = "left";
       ctx.fillStyle = row.worker.connected ? colors.ink : colors.muted;
-      ctx.fillText(`worker ${row.worker.index}${row.worker.connected ? "" : " (lost)"}`, 4, top + 11);
+      ctx.fillText(`worker ${row.worker.index}${row.worker.connected ? "" : ` (${row.worker.status || "lost"})`}`, 4, top + 11);
       ctx.fillStyle = colors.muted;
       ctx.fillText(row.worker.addr, 4, top + 24);
       for (const { task, lane } of row.placed) {
