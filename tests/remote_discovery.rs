@@ -23,6 +23,11 @@ fn slow_inc(x: u64) -> u64 {
 
 fn workers(n: usize) -> (Vec<Worker>, ConnectConfig) {
     let identity = Identity::self_signed(vec!["localhost".to_owned()]).unwrap();
+    workers_as(&identity, n)
+}
+
+/// `n` workers with `identity`, and a configuration that trusts it.
+fn workers_as(identity: &Identity, n: usize) -> (Vec<Worker>, ConnectConfig) {
     let trust = identity.trust_pinned();
     let workers = (0..n)
         .map(|_| {
@@ -242,6 +247,47 @@ async fn discover_resolves_a_real_name_and_says_what_is_wrong() {
         .await
         .unwrap_err();
     assert!(matches!(empty, ClientError::NoAddresses { .. }), "{empty}");
+    for worker in workers {
+        worker.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_worker_that_leaves_the_name_is_not_dialled_again() {
+    let identity = Identity::self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (mut workers, config) = workers_as(&identity, 2);
+    let [a, b] = [0, 1].map(|i| workers[i].local_addr());
+    let records = Arc::new(Mutex::new(vec![a, b]));
+    let resolver = Arc::clone(&records);
+    let client = rivulet::Client::discover_with("fleet", config, move |_: &str| {
+        let addrs = resolver.lock().unwrap().clone();
+        async move { Ok(addrs) }
+    })
+    .await
+    .unwrap();
+    // b stops: its link is lost, and dialled again while its address stays in the name.
+    workers.pop().unwrap().shutdown().await;
+    eventually("b lost", || status_of(&client, b) == ["lost"]).await;
+    *records.lock().unwrap() = vec![a];
+    eventually("b left", || status_of(&client, b) == ["left"]).await;
+    // A worker at b's address again is not dialled: b is not a member any more.
+    let again =
+        Worker::spawn(WorkerConfig::new(identity, WorkerAuth::Secret(SECRET.to_vec())).listen(b))
+            .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(status_of(&client, b), ["left"]);
+    assert_eq!(
+        client
+            .workers()
+            .iter()
+            .map(|w| w.addr())
+            .collect::<Vec<_>>(),
+        [a]
+    );
+    let m = client.metrics().snapshot().membership;
+    assert_eq!((m.joined, m.left), (2, 1), "{m:?}");
+    client.shutdown().await;
+    again.shutdown().await;
     for worker in workers {
         worker.shutdown().await;
     }

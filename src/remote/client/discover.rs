@@ -190,6 +190,16 @@ type Resolver = Arc<
         + Sync,
 >;
 
+/// A lost worker was dialled again, but discovery retired it meanwhile: the new link is
+/// closed at once, as a departure rather than a loss.
+pub(super) fn left_while_dialling(inner: &ClientInner, link: &Link) {
+    inner.metrics.on_worker_left(
+        link.id,
+        "retired while it was being dialled again".to_owned(),
+    );
+    link.close();
+}
+
 /// Every address `name` resolves to, in the resolver's order, without repeats.
 async fn resolve_name(resolver: &Resolver, name: &str) -> Result<Vec<SocketAddr>, ClientError> {
     let found = resolver(name)

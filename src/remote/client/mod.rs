@@ -464,18 +464,27 @@ impl Client {
                     link.close();
                     return;
                 }
-                tracing::debug!(worker = %id, "redialled a lost worker");
                 let client = Client { inner };
-                if let Some(slot) = client
+                let replaced = match client
                     .inner
                     .links
                     .write()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())
                     .iter_mut()
-                    .find(|old| old.id == id)
+                    .find(|old| old.id == id && !old.is_draining())
                 {
-                    *slot = Arc::clone(&link);
+                    Some(slot) => {
+                        *slot = Arc::clone(&link);
+                        true
+                    }
+                    None => false,
+                };
+                if !replaced {
+                    // Retired by discovery while it was being dialled: it stays gone.
+                    discover::left_while_dialling(&client.inner, &link);
+                    return;
                 }
+                tracing::debug!(worker = %id, "redialled a lost worker");
                 client.redial_when_lost(&link);
                 return;
             }
