@@ -39,8 +39,9 @@ pub mod sim;
 pub mod worker;
 
 pub use client::{
-    Client, ClientAuth, ClientError, ConnectConfig, DEFAULT_REQUEST_TIMEOUT, Gather,
-    GatherUnordered, Portable, RemoteFuture, RemoteFutures, RemoteStream,
+    Client, ClientAuth, ClientError, ConnectConfig, DEFAULT_DISCOVERY_INTERVAL,
+    DEFAULT_REQUEST_TIMEOUT, Gather, GatherUnordered, Portable, RemoteFuture, RemoteFutures,
+    RemoteStream,
 };
 pub use cluster::{ClientBuilder, ClusterError};
 pub use proto::{FunctionId, Key, Limits, Refusal, TaskError, TaskErrorKind, WorkerId};

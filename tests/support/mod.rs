@@ -8,6 +8,10 @@ pub(crate) mod certs;
 pub(crate) mod fake_worker;
 pub(crate) mod log_capture;
 #[cfg(feature = "remote")]
+pub(crate) mod netns;
+#[cfg(feature = "remote")]
+pub(crate) mod node;
+#[cfg(feature = "remote")]
 pub(crate) mod raw_client;
 pub(crate) mod tempdir;
 

@@ -68,6 +68,8 @@ pub(crate) struct Link {
     limits: Limits,
     /// Cancelled once the link is dead, for whoever redials it.
     ended: CancellationToken,
+    /// Set when discovery retires the worker: placement sends it nothing new.
+    draining: AtomicBool,
 }
 
 impl fmt::Debug for Link {
@@ -110,6 +112,7 @@ impl Link {
             scattered: AtomicU64::new(0),
             limits,
             ended: CancellationToken::new(),
+            draining: AtomicBool::new(false),
         });
         link.metrics.on_worker_up(link.id, slots);
         link
@@ -350,6 +353,17 @@ impl Link {
 
     pub(crate) fn is_alive(&self) -> bool {
         self.alive.load(Ordering::Acquire)
+    }
+
+    /// Placement sends this worker nothing new from now on (its address left the name it was
+    /// discovered by); what it has in flight goes on.
+    pub(crate) fn set_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    /// Whether the link is draining: alive or not, it takes no new work.
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
     }
 
     /// Takes one reply from the worker. A reply that cannot be one (an unknown request, pieces

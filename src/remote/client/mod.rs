@@ -9,6 +9,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 mod buffered;
+mod discover;
 mod future;
 mod link;
 mod ops;
@@ -25,7 +26,7 @@ pub use self::stream::{Gather, Portable, RemoteFutures, RemoteStream};
 use crate::remote::obs::{Dashboard, Metrics, ServeAddr, ServeError};
 use crate::remote::proto::{
     DEFAULT_MAX_FRAME, Key, Limits, Refusal, Request, Task, TaskError, TaskErrorKind, TaskKind,
-    WorkerId, choose_worker,
+    WorkerId, choose_placement,
 };
 use crate::remote::transport::{self, Identity, TlsError, TransportSettings, Trust};
 
@@ -81,6 +82,20 @@ pub enum ClientError {
     /// No worker was given.
     #[error("a client needs at least one worker")]
     NoWorkers,
+    /// [`Client::discover`]'s name could not be resolved.
+    #[error("cannot resolve {name}: {source}")]
+    Resolve {
+        /// The name, `host:port`.
+        name: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// [`Client::discover`]'s name resolved to no address.
+    #[error("{name} resolves to no address")]
+    NoAddresses {
+        /// The name, `host:port`.
+        name: String,
+    },
     /// This client was not made by [`Client::connect`] (it runs over simulated links), so it
     /// cannot connect to more workers.
     #[error("this client cannot connect to more workers")]
@@ -132,7 +147,10 @@ const REDIAL_MAX: Duration = Duration::from_secs(10);
 /// The default of [`ConnectConfig::request_timeout`].
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// How to reach workers started elsewhere ([`Client::connect`]).
+/// The default of [`ConnectConfig::discovery_interval`].
+pub const DEFAULT_DISCOVERY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How to reach workers started elsewhere ([`Client::connect`], [`Client::discover`]).
 ///
 /// ```
 /// use rivulet::remote::{ClientAuth, ConnectConfig, Identity};
@@ -162,6 +180,9 @@ pub struct ConnectConfig {
     /// How long connecting to one worker may take, QUIC and TLS handshakes and the hello
     /// included. Default 10 s.
     pub connect_timeout: Duration,
+    /// How often [`Client::discover`] resolves its name again (workers joining and leaving
+    /// show within this). Default 5 s.
+    pub discovery_interval: Duration,
 }
 
 impl ConnectConfig {
@@ -176,6 +197,7 @@ impl ConnectConfig {
             limits: Limits::default(),
             request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
             connect_timeout: Duration::from_secs(10),
+            discovery_interval: DEFAULT_DISCOVERY_INTERVAL,
         }
     }
 }
@@ -426,7 +448,7 @@ impl Client {
                 let Some(inner) = client.upgrade() else {
                     return;
                 };
-                if inner.closed.load(Ordering::Acquire) {
+                if inner.closed.load(Ordering::Acquire) || discover::retired(&inner, id) {
                     return;
                 }
                 let Some(dialer) = inner.dialer.as_ref() else {
@@ -451,18 +473,27 @@ impl Client {
                     link.close();
                     return;
                 }
-                tracing::info!(worker = %id, "a lost worker is back: redialled");
                 let client = Client { inner };
-                if let Some(slot) = client
+                let replaced = match client
                     .inner
                     .links
                     .write()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())
                     .iter_mut()
-                    .find(|old| old.id == id)
+                    .find(|old| old.id == id && !old.is_draining())
                 {
-                    *slot = Arc::clone(&link);
+                    Some(slot) => {
+                        *slot = Arc::clone(&link);
+                        true
+                    }
+                    None => false,
+                };
+                if !replaced {
+                    // Retired by discovery while it was being dialled: it stays gone.
+                    discover::left_while_dialling(&client.inner, &link);
+                    return;
                 }
+                tracing::info!(worker = %id, "a lost worker is back: redialled");
                 client.redial_when_lost(&link);
                 return;
             }
@@ -573,16 +604,18 @@ impl Client {
     }
 
     /// The live worker with the least outstanding work (its queued requests times its recent
-    /// task time), round-robin among equals.
+    /// task time), round-robin among equals; in a fleet of more than
+    /// [`SAMPLE_ABOVE`](crate::remote::proto::SAMPLE_ABOVE) workers, the better of two drawn
+    /// at random ([`choose_placement`]), so that placing an item costs the same at any size.
     pub(crate) fn place(&self) -> Option<Arc<Link>> {
         // Called once per item: look at the list in place rather than copying it.
         let links = self.inner.read_links();
-        choose_worker(
-            links
-                .iter()
-                .filter(|link| link.is_alive())
-                .map(|link| (link, link.load())),
-        )
+        // The key counter moves with every value placed: a fresh draw each time, and the same
+        // draws when a simulation replays a run.
+        let salt = self.inner.next_key.load(Ordering::Relaxed);
+        choose_placement(&links, salt, |link| {
+            (link.is_alive() && !link.is_draining()).then(|| link.load())
+        })
         .cloned()
     }
 

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use super::membership::{MemberChange, Membership, MembershipSnapshot};
 use crate::remote::proto::WorkerId;
 use crate::remote::proto::{Key, Request, Response, TaskKind};
 
@@ -84,6 +85,8 @@ pub struct Metrics {
     history: Mutex<VecDeque<Sample>>,
     /// Cancelled when the client goes: its dashboards stop with it.
     closed: CancellationToken,
+    /// Workers joining and leaving a discovered fleet.
+    membership: Membership,
 }
 
 impl Default for Metrics {
@@ -96,6 +99,7 @@ impl Default for Metrics {
             errors: Mutex::new(VecDeque::new()),
             history: Mutex::new(VecDeque::new()),
             closed: CancellationToken::new(),
+            membership: Membership::default(),
         }
     }
 }
@@ -159,6 +163,9 @@ struct WorkerRecord {
     id: WorkerId,
     slots: AtomicU32,
     up: AtomicBool,
+    /// Set once discovery retires it (its address left the name), and once it has left.
+    draining: AtomicBool,
+    left: AtomicBool,
     requests_in_flight: AtomicU64,
     tasks_in_flight: AtomicU64,
     bytes_sent: AtomicU64,
@@ -182,6 +189,8 @@ impl WorkerRecord {
             id,
             slots: AtomicU32::new(slots),
             up: AtomicBool::new(true),
+            draining: AtomicBool::new(false),
+            left: AtomicBool::new(false),
             requests_in_flight: AtomicU64::new(0),
             tasks_in_flight: AtomicU64::new(0),
             bytes_sent: AtomicU64::new(0),
@@ -574,6 +583,48 @@ impl Metrics {
         state.held_bytes = 0;
     }
 
+    /// A discovered fleet's membership (the dashboard and `/metrics` show it).
+    pub(crate) fn membership(&self) -> &Membership {
+        &self.membership
+    }
+
+    /// Records a membership change now.
+    pub(crate) fn on_membership(
+        &self,
+        worker: Option<WorkerId>,
+        addr: Option<std::net::SocketAddr>,
+        change: MemberChange,
+        detail: String,
+    ) {
+        let at = self.elapsed(Instant::now());
+        self.membership.record(at, worker, addr, change, detail);
+    }
+
+    /// Discovery retires `worker`: it takes no new work and will leave.
+    pub(crate) fn on_worker_draining(&self, worker: WorkerId) {
+        self.worker(worker).draining.store(true, Ordering::Relaxed);
+        self.on_membership(
+            Some(worker),
+            Some(worker.addr()),
+            MemberChange::Draining,
+            String::new(),
+        );
+    }
+
+    /// A retired worker is closed on purpose: it is not counted as lost.
+    pub(crate) fn on_worker_left(&self, worker: WorkerId, detail: String) {
+        let record = self.worker(worker);
+        record.left.store(true, Ordering::Relaxed);
+        // Down already: `on_worker_lost`, which the close calls, records no error for it.
+        record.up.store(false, Ordering::Release);
+        self.on_membership(
+            Some(worker),
+            Some(worker.addr()),
+            MemberChange::Left,
+            detail,
+        );
+    }
+
     /// A value was brought back to the client ([`RemoteFuture::fetch`](crate::RemoteFuture::fetch),
     /// which `gather` calls for every item), `asked` being when it was asked for: one fetch in
     /// the `kind="fetch"` histogram, whether the value came with its task's reply or by a fetch
@@ -667,10 +718,20 @@ impl Metrics {
                 end_ms: millis(task.end),
                 outcome: task.outcome,
             }));
+            let status = if record.left.load(Ordering::Relaxed) {
+                "left"
+            } else if record.draining.load(Ordering::Relaxed) {
+                "draining"
+            } else if up {
+                "connected"
+            } else {
+                "lost"
+            };
             workers.push(WorkerSnapshot {
                 index: record.id.index(),
                 addr: record.id.addr().to_string(),
                 connected: up,
+                status,
                 slots,
                 busy_slots: if up {
                     tasks_in_flight.min(u64::from(slots)) as u32
@@ -752,6 +813,7 @@ impl Metrics {
                 .collect(),
             latency_now,
             errors,
+            membership: self.membership.snapshot(),
         }
     }
 
@@ -776,6 +838,21 @@ impl Metrics {
             let up = u8::from(record.up.load(Ordering::Relaxed));
             let _ = writeln!(out, "rivulet_worker_up{{{}}} {up}", labels(record));
         }
+        header(
+            &mut out,
+            "rivulet_worker_draining",
+            "gauge",
+            "Whether the worker is retired by discovery (1: draining or left, 0: a member).",
+        );
+        for record in &workers {
+            let draining = u8::from(record.draining.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "rivulet_worker_draining{{{}}} {draining}",
+                labels(record)
+            );
+        }
+        self.membership.prometheus(&mut out);
         header(
             &mut out,
             "rivulet_worker_slots",
@@ -1033,6 +1110,8 @@ pub struct Snapshot {
     pub latency_now: LatencyPoint,
     /// The most recent errors, newest first.
     pub errors: Vec<ErrorSnapshot>,
+    /// The membership of a discovered fleet ([`Client::discover`](crate::Client::discover)).
+    pub membership: MembershipSnapshot,
 }
 
 /// One worker, as the client sees it.
@@ -1045,6 +1124,9 @@ pub struct WorkerSnapshot {
     pub addr: String,
     /// Whether its connection is up.
     pub connected: bool,
+    /// `connected`, `lost` (its connection ended; it is dialled again), `draining` (its
+    /// address left the discovered name: no new work) or `left` (closed after draining).
+    pub status: &'static str,
     /// Its task slots.
     pub slots: u32,
     /// Slots busy: its tasks in flight, up to its slots.

@@ -6,10 +6,12 @@
 //! [`proto`](crate::remote::proto)).
 
 mod dashboard;
+mod membership;
 mod metrics;
 mod worker_stats;
 
 pub(crate) use dashboard::ServeAddr;
 pub use dashboard::{Dashboard, ServeError};
+pub use membership::{MemberChange, MembershipEvent, MembershipSnapshot};
 pub use metrics::*;
 pub use worker_stats::{MetricsServer, WorkerStats, serve_metrics};

@@ -31,6 +31,8 @@ pub struct WorkerStats {
     busy: AtomicU64,
     connections: AtomicU64,
     values_held: AtomicU64,
+    /// Workers of this process draining (stopping): `/healthz` is not ready while one is.
+    draining: AtomicU64,
     /// Tasks run and failed, by function.
     functions: Mutex<BTreeMap<&'static str, TaskCounts>>,
 }
@@ -49,6 +51,7 @@ static STATS: WorkerStats = WorkerStats {
     busy: AtomicU64::new(0),
     connections: AtomicU64::new(0),
     values_held: AtomicU64::new(0),
+    draining: AtomicU64::new(0),
     functions: Mutex::new(BTreeMap::new()),
 };
 
@@ -97,6 +100,21 @@ impl WorkerStats {
     /// A client is connected until the guard is dropped.
     pub(crate) fn connected(&'static self) -> Held {
         held(&self.connections, 1)
+    }
+
+    /// A worker drains (takes no new clients, finishes its tasks) until the guard is dropped.
+    pub(crate) fn draining(&'static self) -> Held {
+        held(&self.draining, 1)
+    }
+
+    /// Whether a worker serves in this process and none is draining: what `/healthz` answers.
+    ///
+    /// ```
+    /// // No worker serves in this doctest's process.
+    /// assert!(!rivulet::remote::obs::WorkerStats::global().is_ready());
+    /// ```
+    pub fn is_ready(&self) -> bool {
+        self.slots() > 0 && self.draining.load(Ordering::Relaxed) == 0
     }
 
     /// A task of `function` ran; `ok` unless it failed.
@@ -176,6 +194,11 @@ impl WorkerStats {
                 "Values kept for clients now.",
                 self.values_held(),
             ),
+            (
+                "rivulet_worker_ready",
+                "1 while a worker serves and none drains (what /healthz says), else 0.",
+                u64::from(self.is_ready()),
+            ),
         ];
         for (name, help, value) in gauges {
             let _ = writeln!(
@@ -225,7 +248,9 @@ impl MetricsServer {
 }
 
 /// Serves this process's [`WorkerStats`] at `/metrics` on `addr` (read-only, `GET` only)
-/// until the returned server is dropped.
+/// until the returned server is dropped, and its health at `/healthz`: `200 ready` while a
+/// worker serves in this process ([`WorkerStats::is_ready`]), `503 starting` before, and
+/// `503 draining` once it stops (a readiness probe takes it out of service then).
 ///
 /// ```
 /// # #[tokio::main]
@@ -246,6 +271,16 @@ pub async fn serve_metrics(
             "text/plain; version=0.0.4; charset=utf-8",
             Bytes::from(WorkerStats::global().prometheus()),
         ),
+        "/healthz" => {
+            let stats = WorkerStats::global();
+            if stats.is_ready() {
+                Reply::Page("text/plain; charset=utf-8", Bytes::from_static(b"ready\n"))
+            } else if stats.slots() > 0 {
+                Reply::Unavailable("draining\n")
+            } else {
+                Reply::Unavailable("starting\n")
+            }
+        }
         "/" => Reply::Redirect("/metrics"),
         _ => Reply::NotFound,
     });

@@ -35,6 +35,6 @@ pub use limits::{
 };
 pub use message::*;
 pub use pending::{AnswerError, Answered, InFlight, ReplyError};
-pub use placement::{INITIAL_TASK_TIME, Load, choose_worker};
+pub use placement::{INITIAL_TASK_TIME, Load, SAMPLE_ABOVE, choose_placement, choose_worker};
 pub use session::{Action, Run, TaskId, TaskOutput, Violation, WorkerSession};
 pub use task_error::{TaskError, TaskErrorKind};

@@ -3,8 +3,9 @@
 //! Three ways to run one: in-process, behind [`Client::local`](crate::Client::local) (each
 //! [`Worker::spawn`] gets its own thread and runtime); as a child process of the current binary
 //! ([`run_if_worker`], used by `Client::builder().processes(true)`); or standalone with
-//! [`serve`], which `examples/worker.rs` wraps in a command line.
+//! [`serve`], or from the command line with [`main_with`] and [`Args`] (`examples/worker.rs`).
 
+mod cli;
 mod connection;
 mod process;
 mod slots;
@@ -19,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
 
+pub use self::cli::{Args, main_with};
 pub(crate) use self::process::exit_if_worker_without_entry;
 pub use self::process::{SpawnError, WORKER_ENV, WorkerProcess, run_if_worker};
 use self::slots::SlotPool;
@@ -289,16 +291,33 @@ async fn run_until(
     shared: Arc<WorkerShared>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
+    run_until_drained(endpoint, shared, shutdown, DRAIN_TIMEOUT, || {}, || {}).await;
+}
+
+/// [`run_until`] with its drain timeout, `on_serving` called once the worker counts as
+/// serving (`/healthz` ready) and `on_drain` as the drain starts (the command line's).
+async fn run_until_drained(
+    endpoint: quinn::Endpoint,
+    shared: Arc<WorkerShared>,
+    shutdown: impl std::future::Future<Output = ()>,
+    drain_timeout: Duration,
+    on_serving: impl FnOnce(),
+    on_drain: impl FnOnce(),
+) {
     let _serving = WorkerStats::global().serving(shared.slot_count);
+    on_serving();
     tokio::select! {
         () = accept_loop(&endpoint, &shared) => {}
         () = shutdown => {}
     }
+    // `/healthz` says so from now on.
+    let _draining = WorkerStats::global().draining();
+    on_drain();
     endpoint.set_server_config(None);
     // Every connection stops reading, finishes its tasks, and sends their replies.
     shared.drain.cancel();
     shared.connections.close();
-    if tokio::time::timeout(DRAIN_TIMEOUT, shared.connections.wait())
+    if tokio::time::timeout(drain_timeout, shared.connections.wait())
         .await
         .is_err()
     {

@@ -77,6 +77,8 @@ pub(crate) enum Reply {
     NotFound,
     /// The data behind the page is gone (the client was dropped).
     Gone,
+    /// Not ready (a health check): 503 with this text.
+    Unavailable(&'static str),
 }
 
 /// The routes of a server: the reply for a path.
@@ -222,6 +224,7 @@ fn respond<B>(request: &Request<B>, routes: &Routes, loopback: bool) -> Response
         }
         Reply::NotFound => plain(StatusCode::NOT_FOUND, "not found\n"),
         Reply::Gone => plain(StatusCode::SERVICE_UNAVAILABLE, "the client has closed\n"),
+        Reply::Unavailable(text) => plain(StatusCode::SERVICE_UNAVAILABLE, text),
     }
 }
 

@@ -120,10 +120,11 @@
   function renderWorkers(s) {
     const body = $("workers").tBodies[0];
     const rows = s.workers.map((w) => {
-      const row = el("tr", w.connected ? "" : "lost");
+      const status = w.status || (w.connected ? "connected" : "lost");
+      const row = el("tr", status === "connected" ? "" : status);
       row.dataset.worker = String(w.index);
       row.append(el("td", "", String(w.index)), el("td", "", w.addr));
-      row.append(el("td", "status", w.connected ? "connected" : "lost"));
+      row.append(el("td", "status", status));
       const slots = el("td");
       const wrap = el("div", "slots");
       const bar = el("div", "bar");
@@ -228,7 +229,7 @@
       const rowHeight = row.lanes * lh;
       ctx.textAlign = "left";
       ctx.fillStyle = row.worker.connected ? colors.ink : colors.muted;
-      ctx.fillText(`worker ${row.worker.index}${row.worker.connected ? "" : " (lost)"}`, 4, top + 11);
+      ctx.fillText(`worker ${row.worker.index}${row.worker.connected ? "" : ` (${row.worker.status || "lost"})`}`, 4, top + 11);
       ctx.fillStyle = colors.muted;
       ctx.fillText(row.worker.addr, 4, top + 24);
       for (const { task, lane } of row.placed) {
@@ -387,9 +388,33 @@
     $("errors").replaceChildren(...(items.length ? items : [el("li", "none", "no errors")]));
   }
 
+  function renderMembership(s) {
+    const m = s.membership;
+    const section = $("membership");
+    if (!m || !m.name) {
+      section.hidden = true;
+      return;
+    }
+    section.hidden = false;
+    $("membership-summary").textContent =
+      `${m.name}: ${m.addresses} addresses at the last of ${fmtCount(m.resolutions)} resolutions · ` +
+      `${m.joined} joined · ${m.left} left · ${m.unreachable} unreachable · ${m.resolve_failures} failed resolutions`;
+    const items = m.events.slice(0, 20).map((e) => {
+      const item = el("li", e.change);
+      item.append(el("span", "when", `${(e.at_ms / 1000).toFixed(1)} s`));
+      item.append(el("span", "what", e.change.replace("_", " ")));
+      const who = e.worker !== null ? `worker ${e.worker} · ${e.addr}` : e.addr;
+      item.append(el("span", "", who));
+      if (e.detail) item.append(el("pre", "", e.detail));
+      return item;
+    });
+    $("membership-events").replaceChildren(...(items.length ? items : [el("li", "none", "no changes")]));
+  }
+
   function render(s) {
     renderTotals(s);
     renderWorkers(s);
+    renderMembership(s);
     mergeTasks(s);
     renderStream(s);
     renderCharts(s);
