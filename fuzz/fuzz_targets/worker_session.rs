@@ -187,7 +187,10 @@ fn split_model(input: &[u8], params: &[u8], outputs: usize) -> Made {
         .windows(2)
         .map(|w| Bytes::copy_from_slice(&input[w[0] as usize..w[1] as usize]))
         .collect();
-    Made::Values(values.iter().map(|v| v.len() as u64).collect(), Some(values))
+    Made::Values(
+        values.iter().map(|v| v.len() as u64).collect(),
+        Some(values),
+    )
 }
 
 #[derive(Debug, Arbitrary)]
