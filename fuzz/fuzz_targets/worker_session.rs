@@ -246,6 +246,22 @@ enum Op {
         /// spaced); otherwise these.
         cuts: Option<Vec<u16>>,
     },
+    /// A submit (as above) whose inputs at the positions set in `along` come with it
+    /// (`SubmitWith`), each under a vacant key unless `taken`; `stray`: one more value along, under
+    /// a key the task does not take.
+    SubmitWith {
+        kind: Kind,
+        known: bool,
+        inputs: Vec<u8>,
+        outputs: Vec<u8>,
+        mode: u8,
+        reply_with_value: bool,
+        along: u8,
+        taken: bool,
+        len: Len,
+        fill: u8,
+        stray: Option<u8>,
+    },
     /// `used`: on a key in use (per the model), else on `key`.
     Fetch {
         key: u8,
@@ -329,6 +345,9 @@ enum Req {
         /// Why it fails at once, if it does: the failure of the first of its inputs that had
         /// failed when it came, or the worker's pause, or the quota of tasks.
         refused: Option<Failure>,
+        /// Inputs that came along with it (`SubmitWith`): the worker's for this task alone,
+        /// freed once it starts (it is run or made) or ends without starting.
+        transient: Vec<Key>,
     },
     Fetch {
         key: Key,
@@ -356,6 +375,9 @@ struct Driver {
     sessions: usize,
     /// The reason the worker is paused, if it is.
     paused: Option<String>,
+    /// While a built-in task's reply is judged: the inputs that came along with it, which the
+    /// session freed when it started the task (before keeping what it made).
+    freeing: Vec<Key>,
 }
 
 impl Driver {
@@ -371,6 +393,7 @@ impl Driver {
             issued: HashSet::new(),
             sessions: 1,
             paused: None,
+            freeing: Vec::new(),
         }
     }
 
@@ -451,12 +474,20 @@ impl Driver {
                 _ => true,
             },
             ClientMessage::Release(_) => false,
-            // Not generated here (see `tests/proto_session.rs` for its rules); the model
-            // would need to free its inputs when the task starts.
+            // Each input along must be one of the task's, once, on a vacant key that is not an
+            // output, within the value limit; then the task as a submit, those keys in use.
             ClientMessage::Request {
-                request: Request::SubmitWith { .. },
+                request: Request::SubmitWith { task, inputs },
                 ..
-            } => unreachable!("the fuzzer does not make SubmitWith"),
+            } => {
+                inputs.iter().enumerate().any(|(n, (key, value))| {
+                    !task.inputs.contains(key)
+                        || inputs[..n].iter().any(|(k, _)| k == key)
+                        || !self.vacant(*key)
+                        || task.outputs.contains(key)
+                        || value.len() as u64 > LIMITS.max_value
+                }) || self.submit_breaks(task, &inputs.iter().map(|(k, _)| *k).collect::<Vec<_>>())
+            }
             ClientMessage::Request {
                 request: Request::Fetch { key },
                 ..
@@ -464,7 +495,14 @@ impl Driver {
             ClientMessage::Request {
                 request: Request::Submit(task),
                 ..
-            } => {
+            } => self.submit_breaks(task, &[]),
+        }
+    }
+
+    /// Whether a submit of `task` breaks the protocol, with the keys `along` in use besides.
+    fn submit_breaks(&self, task: &Task, along: &[Key]) -> bool {
+        {
+            {
                 let (i, o) = shape(task.kind, arity(task));
                 let outputs_clash = task
                     .outputs
@@ -474,7 +512,10 @@ impl Driver {
                 task.inputs.len() != i
                     || task.outputs.len() != o
                     || (!task.kind.is_built_in() && task.function != FUNCTION)
-                    || task.inputs.iter().any(|k| !self.used(*k))
+                    || task
+                        .inputs
+                        .iter()
+                        .any(|k| !self.used(*k) && !along.contains(k))
                     || outputs_clash
             }
         }
@@ -552,10 +593,26 @@ impl Driver {
                     }
                 }
             }
+            // The inputs along are kept as scatters would be, then the task is a submit.
             ClientMessage::Request {
-                request: Request::SubmitWith { .. },
-                ..
-            } => unreachable!("the fuzzer does not make SubmitWith"),
+                id,
+                request: Request::SubmitWith { task, inputs },
+            } => {
+                let transient: Vec<Key> = inputs.iter().map(|(key, _)| *key).collect();
+                for (key, value) in inputs {
+                    self.accept(ClientMessage::Scatter { key, value });
+                }
+                self.accept(ClientMessage::Request {
+                    id,
+                    request: Request::Submit(task),
+                });
+                if let Some(Req::Submit {
+                    transient: along, ..
+                }) = self.requests.get_mut(&id)
+                {
+                    *along = transient;
+                }
+            }
             ClientMessage::Request {
                 id,
                 request: Request::Fetch { key },
@@ -599,6 +656,7 @@ impl Driver {
                         given: None,
                         released: false,
                         refused,
+                        transient: Vec::new(),
                     },
                 );
             }
@@ -623,7 +681,9 @@ impl Driver {
     fn committed_expected(&self) -> u64 {
         self.slots
             .iter()
-            .map(|s| match s {
+            .enumerate()
+            .filter(|(key, _)| !self.freeing.contains(&Key(*key as u64)))
+            .map(|(_, s)| match s {
                 Slot::Ready { size, .. } => *size,
                 Slot::Assembling {
                     total,
@@ -740,6 +800,19 @@ impl Driver {
             *asked = Some(run.task);
         }
         self.runs.push((run.task, request));
+        self.free_transient(request);
+    }
+
+    /// The task of `request` has started (or ended without starting): what came along with
+    /// it is freed.
+    fn free_transient(&mut self, request: u64) {
+        let along = match self.requests.get_mut(&request) {
+            Some(Req::Submit { transient, .. }) => std::mem::take(transient),
+            _ => return,
+        };
+        for key in along {
+            *self.slot_mut(key) = Slot::Vacant;
+        }
     }
 
     fn on_reply(&mut self, reply: Reply) {
@@ -792,15 +865,23 @@ impl Driver {
                 };
                 self.fetch_answered(id, value);
             }
-            Req::Submit { .. } => match response {
-                Response::Done {
-                    sizes,
-                    verdict,
-                    values,
-                } => self.task_done(id, sizes, verdict, values),
-                Response::Failed(failure) => self.task_failed(id, failure),
-                other => panic!("a submit answered with {other:?}"),
-            },
+            Req::Submit { transient, .. } => {
+                let along = std::mem::take(transient);
+                self.freeing = along.clone();
+                match response {
+                    Response::Done {
+                        sizes,
+                        verdict,
+                        values,
+                    } => self.task_done(id, sizes, verdict, values),
+                    Response::Failed(failure) => self.task_failed(id, failure),
+                    other => panic!("a submit answered with {other:?}"),
+                }
+                self.freeing.clear();
+                for key in along {
+                    *self.slot_mut(key) = Slot::Vacant;
+                }
+            }
         }
     }
 
@@ -910,6 +991,7 @@ impl Driver {
             given,
             released,
             refused,
+            ..
         }) = self.requests.remove(&id)
         else {
             unreachable!()
@@ -996,6 +1078,7 @@ impl Driver {
             given,
             released,
             refused,
+            ..
         }) = self.requests.remove(&id)
         else {
             unreachable!()
@@ -1340,6 +1423,94 @@ impl Driver {
                     reply_with_value,
                 };
                 self.request(Request::Submit(task));
+            }
+            Op::SubmitWith {
+                kind,
+                known,
+                inputs,
+                outputs,
+                mode,
+                reply_with_value,
+                along,
+                taken,
+                len,
+                fill,
+                stray,
+            } => {
+                let cuts: Option<Vec<u16>> = None;
+                let kind = kind.kind();
+                let mut inputs: Vec<u8> = inputs;
+                let mut outputs: Vec<u8> = outputs;
+                // A batch of up to 6 inputs, a split into up to 6 outputs.
+                inputs.truncate(6);
+                outputs.truncate(6);
+                let free = match kind {
+                    TaskKind::Collect => inputs.len(),
+                    _ => outputs.len(),
+                };
+                let (ni, no) = shape(kind, free);
+                if mode & 1 != 0 {
+                    inputs.resize(ni, 0);
+                    outputs.resize(no, 0);
+                }
+                let inputs: Vec<Key> = inputs
+                    .into_iter()
+                    .map(|k| {
+                        match mode & 2 {
+                            0 => None,
+                            _ => self.pick(k, Self::used),
+                        }
+                        .unwrap_or(Key(u64::from(k) % KEYS as u64))
+                    })
+                    .collect();
+                let mut chosen: Vec<Key> = Vec::new();
+                for k in outputs {
+                    let key = match mode & 4 {
+                        0 => None,
+                        _ => self.pick(k, |d, key| d.vacant(key) && !chosen.contains(&key)),
+                    }
+                    .unwrap_or(Key(u64::from(k) % KEYS as u64));
+                    chosen.push(key);
+                }
+                // The inputs that come along: fresh vacant keys (not outputs, not each other),
+                // unless `taken`, when the key chosen above stays.
+                let mut inputs = inputs;
+                let mut values = Vec::new();
+                for (n, input) in inputs.iter_mut().enumerate().take(8) {
+                    if along & (1 << n) == 0 {
+                        continue;
+                    }
+                    if !taken {
+                        let picked: Vec<Key> =
+                            values.iter().map(|(k, _): &(Key, Bytes)| *k).collect();
+                        if let Some(key) = self.pick(fill.wrapping_add(n as u8), |d, key| {
+                            d.vacant(key) && !chosen.contains(&key) && !picked.contains(&key)
+                        }) {
+                            *input = key;
+                        }
+                    }
+                    values.push((*input, bytes_of(len.0, fill)));
+                }
+                if let Some(key) = stray {
+                    values.push((Key(u64::from(key) % KEYS as u64), bytes_of(1, fill)));
+                }
+                let id = self.next_id;
+                let params = match kind {
+                    TaskKind::Split => self.split_params(&inputs, chosen.len(), cuts),
+                    _ => Bytes::copy_from_slice(&id.to_le_bytes()),
+                };
+                let task = Task {
+                    kind,
+                    function: if known { FUNCTION } else { "g" }.to_string(),
+                    params,
+                    inputs,
+                    outputs: chosen,
+                    reply_with_value,
+                };
+                self.request(Request::SubmitWith {
+                    task,
+                    inputs: values,
+                });
             }
             Op::Fetch { key, used } => {
                 let key = match used {
