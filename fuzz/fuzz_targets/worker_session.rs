@@ -279,6 +279,25 @@ enum Op {
     },
 }
 
+/// What `Op::Submit` and `Op::SubmitWith` say of the task itself.
+struct TaskShape {
+    kind: Kind,
+    known: bool,
+    inputs: Vec<u8>,
+    outputs: Vec<u8>,
+    mode: u8,
+    reply_with_value: bool,
+}
+
+/// What `Op::SubmitWith` says of the values that come along.
+struct Along {
+    mask: u8,
+    taken: bool,
+    len: Len,
+    fill: u8,
+    stray: Option<u8>,
+}
+
 fn bytes_of(len: usize, fill: u8) -> Bytes {
     (0..len).map(|i| fill.wrapping_add(i as u8)).collect()
 }
@@ -1188,6 +1207,92 @@ impl Driver {
         Bytes::from(postcard::to_allocvec(&cuts).expect("offsets encode"))
     }
 
+    /// The task an `Op::Submit` or `Op::SubmitWith` asks for, and the values that come along
+    /// with it (none without `along`).
+    fn make_task(
+        &self,
+        asked: TaskShape,
+        cuts: Option<Vec<u16>>,
+        along: Option<Along>,
+    ) -> (Task, Vec<(Key, Bytes)>) {
+        let TaskShape {
+            kind,
+            known,
+            mut inputs,
+            mut outputs,
+            mode,
+            reply_with_value,
+        } = asked;
+        let kind = kind.kind();
+        // A batch of up to 6 inputs, a split into up to 6 outputs.
+        inputs.truncate(6);
+        outputs.truncate(6);
+        let free = match kind {
+            TaskKind::Collect => inputs.len(),
+            _ => outputs.len(),
+        };
+        let (ni, no) = shape(kind, free);
+        if mode & 1 != 0 {
+            inputs.resize(ni, 0);
+            outputs.resize(no, 0);
+        }
+        let mut inputs: Vec<Key> = inputs
+            .into_iter()
+            .map(|k| {
+                match mode & 2 {
+                    0 => None,
+                    _ => self.pick(k, Self::used),
+                }
+                .unwrap_or(Key(u64::from(k) % KEYS as u64))
+            })
+            .collect();
+        let mut chosen: Vec<Key> = Vec::new();
+        for k in outputs {
+            let key = match mode & 4 {
+                0 => None,
+                _ => self.pick(k, |d, key| d.vacant(key) && !chosen.contains(&key)),
+            }
+            .unwrap_or(Key(u64::from(k) % KEYS as u64));
+            chosen.push(key);
+        }
+        // The inputs that come along: fresh vacant keys (not outputs, not each other), unless
+        // `taken`, when the key chosen above stays.
+        let mut values: Vec<(Key, Bytes)> = Vec::new();
+        if let Some(along) = along {
+            for (n, input) in inputs.iter_mut().enumerate().take(8) {
+                if along.mask & (1 << n) == 0 {
+                    continue;
+                }
+                if !along.taken {
+                    let picked: Vec<Key> = values.iter().map(|(k, _)| *k).collect();
+                    if let Some(key) = self.pick(along.fill.wrapping_add(n as u8), |d, key| {
+                        d.vacant(key) && !chosen.contains(&key) && !picked.contains(&key)
+                    }) {
+                        *input = key;
+                    }
+                }
+                values.push((*input, bytes_of(along.len.0, along.fill)));
+            }
+            if let Some(key) = along.stray {
+                values.push((Key(u64::from(key) % KEYS as u64), bytes_of(1, along.fill)));
+            }
+        }
+        let id = self.next_id;
+        let params = match kind {
+            TaskKind::Split => self.split_params(&inputs, chosen.len(), cuts),
+            _ => Bytes::copy_from_slice(&id.to_le_bytes()),
+        };
+        let task = Task {
+            kind,
+            function: if known { FUNCTION } else { "g" }.to_string(),
+            params,
+            inputs,
+            outputs: chosen,
+            reply_with_value,
+        };
+        (task, values)
+    }
+
     // ---- the operations --------------------------------------------------------------------
 
     fn message(&mut self, message: ClientMessage) {
@@ -1375,53 +1480,15 @@ impl Driver {
                 reply_with_value,
                 cuts,
             } => {
-                let kind = kind.kind();
-                let mut inputs: Vec<u8> = inputs;
-                let mut outputs: Vec<u8> = outputs;
-                // A batch of up to 6 inputs, a split into up to 6 outputs.
-                inputs.truncate(6);
-                outputs.truncate(6);
-                let free = match kind {
-                    TaskKind::Collect => inputs.len(),
-                    _ => outputs.len(),
-                };
-                let (ni, no) = shape(kind, free);
-                if mode & 1 != 0 {
-                    inputs.resize(ni, 0);
-                    outputs.resize(no, 0);
-                }
-                let inputs: Vec<Key> = inputs
-                    .into_iter()
-                    .map(|k| {
-                        match mode & 2 {
-                            0 => None,
-                            _ => self.pick(k, Self::used),
-                        }
-                        .unwrap_or(Key(u64::from(k) % KEYS as u64))
-                    })
-                    .collect();
-                let mut chosen: Vec<Key> = Vec::new();
-                for k in outputs {
-                    let key = match mode & 4 {
-                        0 => None,
-                        _ => self.pick(k, |d, key| d.vacant(key) && !chosen.contains(&key)),
-                    }
-                    .unwrap_or(Key(u64::from(k) % KEYS as u64));
-                    chosen.push(key);
-                }
-                let id = self.next_id;
-                let params = match kind {
-                    TaskKind::Split => self.split_params(&inputs, chosen.len(), cuts),
-                    _ => Bytes::copy_from_slice(&id.to_le_bytes()),
-                };
-                let task = Task {
+                let shape = TaskShape {
                     kind,
-                    function: if known { FUNCTION } else { "g" }.to_string(),
-                    params,
+                    known,
                     inputs,
-                    outputs: chosen,
+                    outputs,
+                    mode,
                     reply_with_value,
                 };
+                let (task, _) = self.make_task(shape, cuts, None);
                 self.request(Request::Submit(task));
             }
             Op::SubmitWith {
@@ -1437,76 +1504,22 @@ impl Driver {
                 fill,
                 stray,
             } => {
-                let cuts: Option<Vec<u16>> = None;
-                let kind = kind.kind();
-                let mut inputs: Vec<u8> = inputs;
-                let mut outputs: Vec<u8> = outputs;
-                // A batch of up to 6 inputs, a split into up to 6 outputs.
-                inputs.truncate(6);
-                outputs.truncate(6);
-                let free = match kind {
-                    TaskKind::Collect => inputs.len(),
-                    _ => outputs.len(),
-                };
-                let (ni, no) = shape(kind, free);
-                if mode & 1 != 0 {
-                    inputs.resize(ni, 0);
-                    outputs.resize(no, 0);
-                }
-                let inputs: Vec<Key> = inputs
-                    .into_iter()
-                    .map(|k| {
-                        match mode & 2 {
-                            0 => None,
-                            _ => self.pick(k, Self::used),
-                        }
-                        .unwrap_or(Key(u64::from(k) % KEYS as u64))
-                    })
-                    .collect();
-                let mut chosen: Vec<Key> = Vec::new();
-                for k in outputs {
-                    let key = match mode & 4 {
-                        0 => None,
-                        _ => self.pick(k, |d, key| d.vacant(key) && !chosen.contains(&key)),
-                    }
-                    .unwrap_or(Key(u64::from(k) % KEYS as u64));
-                    chosen.push(key);
-                }
-                // The inputs that come along: fresh vacant keys (not outputs, not each other),
-                // unless `taken`, when the key chosen above stays.
-                let mut inputs = inputs;
-                let mut values = Vec::new();
-                for (n, input) in inputs.iter_mut().enumerate().take(8) {
-                    if along & (1 << n) == 0 {
-                        continue;
-                    }
-                    if !taken {
-                        let picked: Vec<Key> =
-                            values.iter().map(|(k, _): &(Key, Bytes)| *k).collect();
-                        if let Some(key) = self.pick(fill.wrapping_add(n as u8), |d, key| {
-                            d.vacant(key) && !chosen.contains(&key) && !picked.contains(&key)
-                        }) {
-                            *input = key;
-                        }
-                    }
-                    values.push((*input, bytes_of(len.0, fill)));
-                }
-                if let Some(key) = stray {
-                    values.push((Key(u64::from(key) % KEYS as u64), bytes_of(1, fill)));
-                }
-                let id = self.next_id;
-                let params = match kind {
-                    TaskKind::Split => self.split_params(&inputs, chosen.len(), cuts),
-                    _ => Bytes::copy_from_slice(&id.to_le_bytes()),
-                };
-                let task = Task {
+                let shape = TaskShape {
                     kind,
-                    function: if known { FUNCTION } else { "g" }.to_string(),
-                    params,
+                    known,
                     inputs,
-                    outputs: chosen,
+                    outputs,
+                    mode,
                     reply_with_value,
                 };
+                let along = Along {
+                    mask: along,
+                    taken,
+                    len,
+                    fill,
+                    stray,
+                };
+                let (task, values) = self.make_task(shape, None, Some(along));
                 self.request(Request::SubmitWith {
                     task,
                     inputs: values,
