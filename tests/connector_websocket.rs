@@ -98,3 +98,41 @@ async fn a_refused_connection_is_the_only_item() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_broadcast_sink_sends_every_message_to_every_client_and_drops_those_that_leave() {
+    use rivulet::sinks::websocket::websocket_broadcast;
+    within(async {
+        let mut sink = websocket_broadcast("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/", sink.local_addr());
+        // With nobody connected, a message goes to nobody and the sink is not stuck.
+        sink.send(Message::text("to nobody")).await.unwrap();
+        let (mut a, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .unwrap();
+        let (mut b, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .unwrap();
+        sink.wait_for_clients(2).await;
+        assert_eq!(sink.connected().await, 2);
+        for i in 0..3 {
+            sink.send(Message::text(format!("m{i}"))).await.unwrap();
+        }
+        for client in [&mut a, &mut b] {
+            for i in 0..3 {
+                assert_eq!(next(client).await.unwrap(), Message::text(format!("m{i}")));
+            }
+        }
+        // One client goes: the sink goes on for the other, which gets every later message.
+        drop(a);
+        for i in 3..40 {
+            sink.send(Message::text(format!("m{i}"))).await.unwrap();
+        }
+        for i in 3..40 {
+            assert_eq!(next(&mut b).await.unwrap(), Message::text(format!("m{i}")));
+        }
+        assert_eq!(sink.connected().await, 1, "the client that left is dropped");
+        sink.close().await.unwrap();
+    })
+    .await;
+}
