@@ -13,6 +13,7 @@ use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use super::Client;
 use super::link::Link;
+use super::lock;
 use crate::remote::proto::WorkerId;
 use crate::remote::proto::{Key, Request, Response, TaskKind, decode_exact};
 use crate::remote::proto::{TaskError, TaskErrorKind};
@@ -245,13 +246,6 @@ impl fmt::Debug for Value {
             .field("worker", &self.link.id)
             .finish()
     }
-}
-
-/// Locks a mutex whose holders only assign: a panic cannot leave its value half-done.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// How many times a value is made again before its worker losses count as final.

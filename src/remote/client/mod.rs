@@ -757,14 +757,12 @@ impl Client {
             outputs: values.iter().map(Arc::downgrade).collect(),
             inputs: lineage_inputs,
         };
-        match values.first() {
-            // Sent when something needs it (see `Value::start`).
-            Some(first) => {
-                deferred.defer(pending);
-                debug_assert!(first.request.is_some());
-            }
+        if values.is_empty() {
             // Nothing stands for a task without outputs (a retain's): it goes now.
-            None => self.send_now(pending),
+            self.send_now(pending);
+        } else {
+            // Sent when something needs it (see `Value::start`).
+            deferred.defer(pending);
         }
         (values, status)
     }
