@@ -74,6 +74,7 @@ fn actions(session: &mut WorkerSession) -> (Vec<Run>, Vec<Reply>) {
         match action {
             Action::Run(run) => runs.push(run),
             Action::Send(reply) => replies.push(reply),
+            other => panic!("{other:?} without a grant or a pull"),
         }
     }
     (runs, replies)

@@ -473,6 +473,13 @@ impl Driver {
     /// Whether the session must refuse this message as a violation.
     fn breaks_protocol(&self, message: &ClientMessage) -> bool {
         match message {
+            // Worker-to-worker grants and pulls are tested in `tests/proto_session.rs`; the
+            // model does not take them.
+            ClientMessage::Grant { .. }
+            | ClientMessage::Request {
+                request: Request::Pull { .. },
+                ..
+            } => unreachable!("the fuzzer makes no grants or pulls"),
             ClientMessage::Scatter { key, value } => {
                 !self.vacant(*key) || value.len() as u64 > LIMITS.max_value
             }
@@ -543,6 +550,11 @@ impl Driver {
     /// Takes an accepted message into the model.
     fn accept(&mut self, message: ClientMessage) {
         match message {
+            ClientMessage::Grant { .. }
+            | ClientMessage::Request {
+                request: Request::Pull { .. },
+                ..
+            } => unreachable!("the fuzzer makes no grants or pulls"),
             ClientMessage::Scatter { key, value } => {
                 let size = value.len() as u64;
                 *self.slot_mut(key) = if let Some(paused) = self.paused() {
@@ -777,6 +789,7 @@ impl Driver {
             match action {
                 Action::Run(run) => self.on_run(run),
                 Action::Send(reply) => self.on_reply(reply),
+                other => panic!("{other:?} without a grant or a pull"),
             }
         }
         self.check_counters();

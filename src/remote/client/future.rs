@@ -25,6 +25,8 @@ pub(crate) struct Done {
     pub(crate) inline: Vec<Option<Bytes>>,
     /// A retain task's verdict.
     pub(crate) verdict: Option<bool>,
+    /// The outputs' sizes, as the worker said.
+    pub(crate) sizes: Vec<u64>,
 }
 
 pub(crate) type Status = Shared<BoxFuture<'static, Result<Done, TaskError>>>;
@@ -53,10 +55,13 @@ pub(crate) fn status_of(
     reply
         .map(move |reply| match answer(reply, worker)? {
             Response::Done {
-                verdict, values, ..
+                verdict,
+                values,
+                sizes,
             } => Ok(Done {
                 inline: values,
                 verdict,
+                sizes,
             }),
             _ => Err(TaskError::new(
                 TaskErrorKind::Rejected,
@@ -70,7 +75,18 @@ pub(crate) fn status_of(
 /// A status that is done already: the value's bytes are here.
 pub(crate) fn ready_status(bytes: Bytes) -> Status {
     let done = Done {
+        sizes: vec![bytes.len() as u64],
         inline: vec![Some(bytes)],
+        verdict: None,
+    };
+    futures::future::ready(Ok(done)).boxed().shared()
+}
+
+/// The status of a value that is made on its worker, of `size` bytes, whose bytes are not here.
+pub(crate) fn made_status(size: u64) -> Status {
+    let done = Done {
+        sizes: vec![size],
+        inline: vec![None],
         verdict: None,
     };
     futures::future::ready(Ok(done)).boxed().shared()

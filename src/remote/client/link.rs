@@ -9,7 +9,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -21,9 +21,9 @@ use super::future::Value;
 use super::{ClientAuth, ClientError, ConnectConfig};
 use crate::remote::obs::{InFlight as Recorded, Metrics};
 use crate::remote::proto::{
-    AnswerError, ClientMessage, Hello, HelloReply, INITIAL_TASK_TIME, InFlight, Key, Limits, Load,
-    MAX_HELLO, PROTOCOL_VERSION, Reply, Request, Response, TaskError, TaskErrorKind, WorkerId,
-    merge_releases, pieces,
+    AnswerError, ClientMessage, Hello, HelloReply, Holder, INITIAL_TASK_TIME, InFlight, Key, Limits,
+    Load, MAX_HELLO, PROTOCOL_VERSION, Reply, Request, Response, TaskError, TaskErrorKind, Token,
+    WorkerId, merge_releases, pieces,
 };
 use crate::remote::registry;
 use crate::remote::transport::{self, MessageReader, StreamError, spawn_writer, write_message};
@@ -70,6 +70,18 @@ pub(crate) struct Link {
     ended: CancellationToken,
     /// Set when discovery retires the worker: placement sends it nothing new.
     draining: AtomicBool,
+    /// Where other workers reach this one, if it serves them values (see
+    /// [`ConnectConfig::peer_transfer`]).
+    peer: OnceLock<PeerAddress>,
+    /// Workers this one could not pull from: values from them come through the client.
+    unreachable: Mutex<Vec<SocketAddr>>,
+}
+
+/// How another worker reaches a worker: its address and certificate, as the client saw them.
+#[derive(Debug, Clone)]
+pub(crate) struct PeerAddress {
+    addr: SocketAddr,
+    certificate: Bytes,
 }
 
 impl fmt::Debug for Link {
@@ -113,6 +125,8 @@ impl Link {
             limits,
             ended: CancellationToken::new(),
             draining: AtomicBool::new(false),
+            peer: OnceLock::new(),
+            unreachable: Mutex::new(Vec::new()),
         });
         link.metrics.on_worker_up(link.id, slots);
         link
@@ -190,6 +204,20 @@ impl Link {
         let closing = connection.clone();
         let close: Closer = Box::new(move || closing.close(0u32.into(), b"client closed"));
         let link = Link::new(id, slots, outgoing, close, metrics, config.limits);
+        // Workers that take clients by certificate serve no peers (a peer has none to show).
+        if config.peer_transfer && matches!(config.auth, ClientAuth::Secret(_)) {
+            let certificate = connection
+                .peer_identity()
+                .and_then(|identity| {
+                    identity
+                        .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+                        .ok()
+                })
+                .and_then(|chain| chain.first().map(|cert| Bytes::copy_from_slice(cert)));
+            if let Some(certificate) = certificate {
+                let _ = link.peer.set(PeerAddress { addr, certificate });
+            }
+        }
         if let Some(timeout) = config.request_timeout {
             link.watch_deadlines(timeout);
         }
@@ -316,6 +344,44 @@ impl Link {
     /// piece, so the task's frame stays within what a worker reads.
     pub(crate) fn max_along(&self) -> usize {
         self.limits.piece
+    }
+
+    /// Lets another worker that presents `token` take the value under `key` from this one.
+    pub(crate) fn grant(&self, key: Key, token: Token) {
+        if self.is_alive() {
+            let _ = self.outgoing.send(ClientMessage::Grant { key, token });
+        }
+    }
+
+    /// Where the value granted with `token` is, for a worker to pull it: `None` unless this
+    /// worker serves peers.
+    pub(crate) fn holder(&self, token: Token) -> Option<Holder> {
+        let peer = self.peer.get()?;
+        Some(Holder {
+            addr: peer.addr,
+            certificate: peer.certificate.clone(),
+            token,
+        })
+    }
+
+    /// Whether this worker may pull values from `holder` (both serve peers, and this one has
+    /// not failed to reach it).
+    pub(crate) fn can_pull_from(&self, holder: &Link) -> bool {
+        let (Some(_), Some(there)) = (self.peer.get(), holder.peer.get()) else {
+            return false;
+        };
+        !lock_list(&self.unreachable).contains(&there.addr)
+    }
+
+    /// Notes that this worker could not pull from `holder`: from now on values between
+    /// them go through the client.
+    pub(crate) fn cannot_pull_from(&self, holder: &Link) {
+        if let Some(there) = holder.peer.get() {
+            let mut unreachable = lock_list(&self.unreachable);
+            if !unreachable.contains(&there.addr) {
+                unreachable.push(there.addr);
+            }
+        }
     }
 
     /// Tells the worker this value is no longer needed.
@@ -493,4 +559,9 @@ fn closed_here(error: &StreamError) -> bool {
             quinn::ConnectionError::LocallyClosed
         ))
     )
+}
+
+/// Locks a list whose holders only read or push: a panic cannot leave it half-done.
+fn lock_list<T>(list: &Mutex<Vec<T>>) -> MutexGuard<'_, Vec<T>> {
+    list.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

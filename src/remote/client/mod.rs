@@ -18,15 +18,16 @@ mod stream;
 pub use self::future::RemoteFuture;
 pub(crate) use self::future::Value;
 use self::future::{
-    Deferred, Lineage, Outstanding, PendingRequest, Status, failed_status, ready_status, status_of,
+    Deferred, Done, Lineage, Outstanding, PendingRequest, Status, failed_status, made_status,
+    ready_status, status_of,
 };
 pub(crate) use self::link::Link;
 pub use self::ops::GatherUnordered;
 pub use self::stream::{Gather, Portable, RemoteFutures, RemoteStream};
 use crate::remote::obs::{Dashboard, Metrics, ServeAddr, ServeError};
 use crate::remote::proto::{
-    DEFAULT_MAX_FRAME, Key, Limits, Refusal, Request, Task, TaskError, TaskErrorKind, TaskKind,
-    WorkerId, choose_placement,
+    DEFAULT_MAX_FRAME, FailureKind, Key, Limits, Refusal, Request, Response, Task, TaskError,
+    TaskErrorKind, TaskKind, Token, WorkerId, choose_placement,
 };
 use crate::remote::transport::{self, Identity, TlsError, TransportSettings, Trust};
 
@@ -183,6 +184,12 @@ pub struct ConnectConfig {
     /// How often [`Client::discover`] resolves its name again (workers joining and leaving
     /// show within this). Default 5 s.
     pub discovery_interval: Duration,
+    /// Whether a value needed on another worker than its own goes there directly, worker to
+    /// worker (the client grants it to the worker that needs it), rather than through the
+    /// client. Only with [`ClientAuth::Secret`]: workers that take clients by certificate
+    /// serve no peers. Should a worker fail to reach another, values between those two go
+    /// through the client from then on. Default `true`.
+    pub peer_transfer: bool,
 }
 
 impl ConnectConfig {
@@ -198,6 +205,7 @@ impl ConnectConfig {
             request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
             connect_timeout: Duration::from_secs(10),
             discovery_interval: DEFAULT_DISCOVERY_INTERVAL,
+            peer_transfer: true,
         }
     }
 }
@@ -777,15 +785,116 @@ impl Client {
         pending.send();
     }
 
-    /// A copy of `value` on `target`'s worker (through this process), or `value` itself if it
-    /// is there already.
+    /// A copy of `value` on `target`'s worker, or `value` itself if it is there already.
+    ///
+    /// Bytes already here (scattered, or small enough to come back with their reply) go from
+    /// here with the first task on the copy. Others go worker to worker when both workers
+    /// serve peers ([`ConnectConfig::peer_transfer`]): the client grants the value to the
+    /// target, which pulls it from its holder. Failing that (a worker that cannot reach the
+    /// other, a holder lost meanwhile), they come through this process: fetched, made again
+    /// if their worker is lost, and sent on.
     pub(crate) async fn move_to(&self, value: &Arc<Value>, target: &Arc<Link>) -> Arc<Value> {
         if Arc::ptr_eq(&value.link, target) {
             return Arc::clone(value);
         }
-        match value.bytes().await {
-            Ok(bytes) => self.scatter_bytes(target, bytes),
+        if let Some(bytes) = value.local_bytes() {
+            return self.local_value(target, bytes);
+        }
+        let (settled, status) = value.settled().await;
+        let done = match status {
+            Ok(done) => done,
+            Err(error) => return self.failed_value(target, error),
+        };
+        if let Some(Some(bytes)) = done.inline.get(settled.output) {
+            return self.local_value(target, bytes.clone());
+        }
+        if Arc::ptr_eq(&settled.link, target) {
+            // Made again on the target itself.
+            return settled;
+        }
+        if target.can_pull_from(&settled.link) {
+            if let Some(pulled) = self.pull(&settled, target).await {
+                return pulled;
+            }
+        }
+        match settled.bytes().await {
+            Ok(bytes) => {
+                self.inner.metrics.on_moved(bytes.len(), false);
+                self.scatter_bytes(target, bytes)
+            }
             Err(error) => self.failed_value(target, error),
+        }
+    }
+
+    /// Has `target`'s worker take a copy of `value` (made, its bytes not here) straight from
+    /// the worker holding it: `None` if it could not, and the caller moves it another way.
+    async fn pull(&self, value: &Arc<Value>, target: &Arc<Link>) -> Option<Arc<Value>> {
+        use ring::rand::SecureRandom;
+        let mut token = [0_u8; 32];
+        ring::rand::SystemRandom::new().fill(&mut token).ok()?;
+        let token = Token(token);
+        let holder = value.link.holder(token)?;
+        let key = self.next_key();
+        // The grant goes first on the holder's own stream; the target's pull waits a little
+        // for it there should it overtake it.
+        value.link.grant(value.key, token);
+        let answer = target.request(Request::Pull { key, from: holder }).await;
+        match answer {
+            Ok(Ok(Response::Done { sizes, .. })) => {
+                let size = sizes.first().copied().unwrap_or(0);
+                self.inner.metrics.on_moved(usize::try_from(size).unwrap_or(usize::MAX), true);
+                tracing::debug!(key = ?value.key, from = %value.link.id, to = %target.id, size, "pulled worker to worker");
+                Some(Arc::new(Value {
+                    key,
+                    link: Arc::clone(target),
+                    status: made_status(size),
+                    output: 0,
+                    // Made again as the original would be, should the target be lost.
+                    lineage: Mutex::new(value.lineage().clone()),
+                    outstanding: Outstanding::answered(),
+                    local_only: AtomicBool::new(false),
+                    request: None,
+                    client: self.clone(),
+                }))
+            }
+            answered => {
+                // The key holds the failure there, if the target is still up: free it.
+                target.release(key);
+                if let Ok(Ok(Response::Failed(failure))) = &answered {
+                    tracing::info!(from = %value.link.id, to = %target.id, reason = %failure.message, "a worker could not pull from another; moving through the client");
+                    // The holder is still up, so the target cannot reach it: values between
+                    // these two go through the client from now on.
+                    if failure.kind == FailureKind::Unavailable && value.link.is_alive() {
+                        target.cannot_pull_from(&value.link);
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    /// `a` and `b` on one worker, for a task over both: the one with fewer bytes there is
+    /// moved to the other's worker (bytes already here count as none).
+    pub(crate) async fn colocate(
+        &self,
+        a: &Arc<Value>,
+        b: &Arc<Value>,
+    ) -> (Arc<Value>, Arc<Value>) {
+        if Arc::ptr_eq(&a.link, &b.link) {
+            return (Arc::clone(a), Arc::clone(b));
+        }
+        let ((a, a_status), (b, b_status)) = futures::join!(a.settled(), b.settled());
+        let weight = |value: &Arc<Value>, status: &Result<Done, TaskError>| match status {
+            Ok(done) if matches!(done.inline.get(value.output), Some(Some(_))) => 0,
+            Ok(done) => done.sizes.get(value.output).copied().unwrap_or(0),
+            Err(_) => 0,
+        };
+        if weight(&b, &b_status) > weight(&a, &a_status) && b.link.is_alive() {
+            let a = self.move_to(&a, &b.link).await;
+            (a, b)
+        } else {
+            let b = self.move_to(&b, &a.link).await;
+            (a, b)
         }
     }
 

@@ -288,8 +288,8 @@ impl<T: Portable> RemoteStream<T> {
         Self::with(owner, items)
     }
 
-    /// Pairs the items of two remote streams in order; each pair is one value on the left
-    /// item's worker (the right item is brought there if it lives elsewhere). The side that is
+    /// Pairs the items of two remote streams in order; each pair is one value on the worker
+    /// of the larger item (the other is brought there, worker to worker, if it lives elsewhere). The side that is
     /// ahead is buffered, as [`zip_with`](crate::StreamzExt::zip_with) does.
     ///
     /// ```
@@ -315,12 +315,13 @@ impl<T: Portable> RemoteStream<T> {
             .then(move |(left, right)| {
                 let client = client.clone();
                 async move {
-                    let right = client.move_to(&right.value, &left.value.link).await;
+                    // The pair is made where most of its bytes are.
+                    let (left, right) = client.colocate(&left.value, &right.value).await;
                     let (mut outputs, _) = client.submit_task(
                         TaskKind::Zip,
                         &Arc::from(""),
                         &Bytes::new(),
-                        &[&left.value, &right],
+                        &[&left, &right],
                         1,
                         true,
                     );

@@ -119,6 +119,10 @@ struct Totals {
     failed: AtomicU64,
     lost: AtomicU64,
     gathered: AtomicU64,
+    /// Bytes of values moved from one worker to another through the client (fetched, then
+    /// sent again), and directly between the workers.
+    moved_through_client: AtomicU64,
+    moved_between_workers: AtomicU64,
 }
 
 /// What a link remembers about a request in flight, to pair it with its response.
@@ -137,15 +141,17 @@ pub(crate) struct InFlight {
 enum RequestKind {
     Submit,
     Fetch,
+    Pull,
 }
 
 impl RequestKind {
-    const ALL: [RequestKind; 2] = [RequestKind::Submit, RequestKind::Fetch];
+    const ALL: [RequestKind; 3] = [RequestKind::Submit, RequestKind::Fetch, RequestKind::Pull];
 
     fn of(request: &Request) -> Self {
         match request {
             Request::Submit(_) | Request::SubmitWith { .. } => RequestKind::Submit,
             Request::Fetch { .. } => RequestKind::Fetch,
+            Request::Pull { .. } => RequestKind::Pull,
         }
     }
 
@@ -153,6 +159,7 @@ impl RequestKind {
         match self {
             RequestKind::Submit => "submit",
             RequestKind::Fetch => "fetch",
+            RequestKind::Pull => "pull",
         }
     }
 }
@@ -405,7 +412,7 @@ impl Metrics {
                 Some(task),
                 inputs.iter().map(|(_, value)| value.len()).sum(),
             ),
-            Request::Fetch { .. } => (None, 0),
+            Request::Fetch { .. } | Request::Pull { .. } => (None, 0),
         };
         if let Some(task) = task {
             {
@@ -537,6 +544,8 @@ impl Metrics {
                     outcome,
                 });
             }
+            // The bytes went worker to worker; `on_moved` counts them.
+            RequestKind::Pull => {}
             RequestKind::Fetch => match response {
                 Some(Response::Value(bytes)) => {
                     record
@@ -632,6 +641,48 @@ impl Metrics {
     pub(crate) fn on_gathered(&self, asked: Instant) {
         bump(&self.totals.gathered);
         self.latency[RequestKind::Fetch as usize].observe(asked.elapsed());
+    }
+
+    /// A value of `bytes` bytes was moved to another worker: directly between the workers, or
+    /// through the client.
+    pub(crate) fn on_moved(&self, bytes: usize, between_workers: bool) {
+        let counter = if between_workers {
+            &self.totals.moved_between_workers
+        } else {
+            &self.totals.moved_through_client
+        };
+        counter.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Bytes of values a task needed on another worker than theirs that came through this
+    /// client (fetched from one worker, sent to the other). With workers that pass values to
+    /// each other (clients authenticated by a shared secret) only values already here do.
+    ///
+    /// ```
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = rivulet::Client::local(2).await?;
+    /// assert_eq!(client.metrics().bytes_moved_through_client(), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn bytes_moved_through_client(&self) -> u64 {
+        load(&self.totals.moved_through_client)
+    }
+
+    /// Bytes of values that went directly from one worker to another for a task of this
+    /// client (worker-to-worker transfer), never through the client.
+    ///
+    /// ```
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = rivulet::Client::local(2).await?;
+    /// assert_eq!(client.metrics().bytes_moved_between_workers(), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn bytes_moved_between_workers(&self) -> u64 {
+        load(&self.totals.moved_between_workers)
     }
 
     /// The client is going away (its dashboards stop).
@@ -974,6 +1025,18 @@ impl Metrics {
             out,
             "rivulet_values_scattered_total {}",
             load(&self.totals.scattered)
+        );
+        header(
+            &mut out,
+            "rivulet_moved_bytes_total",
+            "counter",
+            "Bytes of values moved from one worker to another: through the client, or directly between workers.",
+        );
+        let _ = writeln!(
+            out,
+            "rivulet_moved_bytes_total{{via=\"client\"}} {}\nrivulet_moved_bytes_total{{via=\"workers\"}} {}",
+            load(&self.totals.moved_through_client),
+            load(&self.totals.moved_between_workers)
         );
         let name = "rivulet_request_duration_seconds";
         header(

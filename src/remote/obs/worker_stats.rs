@@ -35,6 +35,9 @@ pub struct WorkerStats {
     draining: AtomicU64,
     /// Tasks run and failed, by function.
     functions: Mutex<BTreeMap<&'static str, TaskCounts>>,
+    /// Bytes of values given to other workers, and taken from them.
+    peer_bytes_served: AtomicU64,
+    peer_bytes_pulled: AtomicU64,
 }
 
 /// A per-function counter of `/metrics`: name, help, and how to read it.
@@ -53,6 +56,8 @@ static STATS: WorkerStats = WorkerStats {
     values_held: AtomicU64::new(0),
     draining: AtomicU64::new(0),
     functions: Mutex::new(BTreeMap::new()),
+    peer_bytes_served: AtomicU64::new(0),
+    peer_bytes_pulled: AtomicU64::new(0),
 };
 
 /// Counts something for as long as it lives (a busy slot, a connection, a worker's slots).
@@ -140,6 +145,29 @@ impl WorkerStats {
             });
     }
 
+    /// A value of `bytes` bytes was given to another worker.
+    pub(crate) fn served_peer(&self, bytes: usize) {
+        self.peer_bytes_served
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// A value of `bytes` bytes was taken from another worker.
+    pub(crate) fn pulled_from_peer(&self, bytes: usize) {
+        self.peer_bytes_pulled
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Bytes of values this process's workers gave to other workers (worker to worker, not
+    /// through the client).
+    pub fn peer_bytes_served(&self) -> u64 {
+        self.peer_bytes_served.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of values this process's workers took from other workers.
+    pub fn peer_bytes_pulled(&self) -> u64 {
+        self.peer_bytes_pulled.load(Ordering::Relaxed)
+    }
+
     /// Task slots of the workers serving in this process.
     pub fn slots(&self) -> u64 {
         self.slots.load(Ordering::Relaxed)
@@ -206,6 +234,15 @@ impl WorkerStats {
                 "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP rivulet_worker_peer_bytes_total Bytes of values moved between workers directly (not through a client), by direction.\n\
+             # TYPE rivulet_worker_peer_bytes_total counter\n\
+             rivulet_worker_peer_bytes_total{{direction=\"served\"}} {}\n\
+             rivulet_worker_peer_bytes_total{{direction=\"pulled\"}} {}",
+            self.peer_bytes_served(),
+            self.peer_bytes_pulled()
+        );
         let functions = self.functions().clone();
         let counters: [TaskSeries; 2] = [
             (

@@ -43,3 +43,24 @@ impl fmt::Display for WorkerId {
         write!(f, "worker {} ({})", self.index, self.addr)
     }
 }
+
+/// A capability for one value: whoever presents it to the worker holding the value may take a
+/// copy, once. The client draws it at random (256 bits) and hands it only to the holder (with
+/// [`ClientMessage::Grant`](super::ClientMessage::Grant)) and to the worker that is to fetch
+/// the value, both over authenticated connections; so a peer that presents it proves the
+/// client sent it.
+///
+/// Its `Debug` does not show the bytes.
+///
+/// ```
+/// use rivulet::remote::proto::Token;
+/// assert_eq!(format!("{:?}", Token([7; 32])), "Token(..)");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Token(pub [u8; 32]);
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(..)")
+    }
+}

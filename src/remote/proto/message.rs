@@ -16,13 +16,13 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::ids::Key;
+use super::ids::{Key, Token};
 
 /// The version of this protocol; a worker refuses a client of another version.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The ALPN protocol name both sides require during the TLS handshake.
-pub const ALPN: &[u8] = b"rivulet/3";
+pub const ALPN: &[u8] = b"rivulet/4";
 
 /// The first message of a connection, from client to worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +109,15 @@ pub enum ClientMessage {
     },
     /// The client holds no handle to these values any more: free them. No reply.
     Release(Vec<Key>),
+    /// Let one peer (another worker of the client) that presents `token` take a copy of the
+    /// value under `key`, once it is made ([`Request::Pull`] on that worker's connection).
+    /// The grant ends when it is used or the value is released. No reply.
+    Grant {
+        /// Which value.
+        key: Key,
+        /// The capability the peer must present.
+        token: Token,
+    },
 }
 
 /// The worker's answer to the request with the same `id`.
@@ -168,6 +177,38 @@ pub enum Request {
         /// Which value.
         key: Key,
     },
+    /// Fetch a value from the worker holding it (`from`, to which the client granted it) and
+    /// keep it under `key`, as if scattered: worker to worker, without the bytes coming
+    /// through the client. Answered with [`Response::Done`] (the value's size) once it is
+    /// here, or [`Response::Failed`] with [`FailureKind::Unavailable`] if the holder cannot be
+    /// reached or refuses.
+    Pull {
+        /// Where to keep the copy (vacant).
+        key: Key,
+        /// The worker to take it from.
+        from: Holder,
+    },
+}
+
+/// Where a value to [pull](Request::Pull) is, and the capability for it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    /// The holder's address, as the client reaches it.
+    pub addr: std::net::SocketAddr,
+    /// The holder's TLS certificate (DER), as the client saw it: the only one the puller
+    /// accepts from that address.
+    pub certificate: Bytes,
+    /// The capability the client granted the holder.
+    pub token: Token,
+}
+
+impl std::fmt::Debug for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Holder")
+            .field("addr", &self.addr)
+            .field("certificate", &format_args!("{} bytes", self.certificate.len()))
+            .finish_non_exhaustive()
+    }
 }
 
 /// A function applied to values the worker holds.
@@ -298,6 +339,9 @@ pub enum FailureKind {
     /// The worker refused the value or task: this client is over its quota there (bytes held,
     /// or tasks unfinished).
     Overloaded,
+    /// A value to be [pulled](Request::Pull) from another worker could not be had from it:
+    /// that worker is unreachable from here, was lost, or no longer holds the grant.
+    Unavailable,
 }
 
 /// Folds the releases among a batch of messages about to be written into one, where the last

@@ -11,6 +11,7 @@
 //! - framing: [`encode`], [`FrameDecoder`], and the sizes both sides keep to ([`Limits`]);
 //! - the worker's decision on a hello ([`check_hello`]) and its side of a connection
 //!   ([`WorkerSession`]: messages in, [`Action`]s out);
+//! - worker to worker: [`PeerRequest`], [`PeerAnswer`] and the holder's [`Grants`];
 //! - the client's requests in flight ([`InFlight`]) and its placement rule ([`choose_worker`]);
 //! - the item error users see: [`TaskError`].
 
@@ -20,6 +21,7 @@ mod handshake;
 mod ids;
 mod limits;
 mod message;
+mod peer;
 mod pending;
 mod placement;
 mod session;
@@ -28,13 +30,16 @@ mod task_error;
 pub use builtin::{read_varint, split_params};
 pub use frame::{DEFAULT_MAX_FRAME, FrameDecoder, FrameError, HEADER_LEN, decode_exact, encode};
 pub use handshake::{MAX_HELLO, check_hello, check_hello_body};
-pub use ids::{Key, WorkerId};
+pub use ids::{Key, Token, WorkerId};
 pub use limits::{
     DEFAULT_INLINE, DEFAULT_MAX_BYTES_HELD, DEFAULT_MAX_TASKS, DEFAULT_MAX_UNREAD,
     DEFAULT_MAX_VALUE, DEFAULT_PIECE, Limits, pieces,
 };
 pub use message::*;
+pub use peer::{
+    Grantor, Grants, MAX_PEER_REQUEST, PEER_ALPN, PeerAnswer, PeerRequest, answer_peer, unavailable,
+};
 pub use pending::{AnswerError, Answered, InFlight, ReplyError};
 pub use placement::{INITIAL_TASK_TIME, Load, SAMPLE_ABOVE, choose_placement, choose_worker};
-pub use session::{Action, Run, TaskId, TaskOutput, Violation, WorkerSession};
+pub use session::{Action, Pull, Run, TaskId, TaskOutput, Violation, WorkerSession};
 pub use task_error::{TaskError, TaskErrorKind};

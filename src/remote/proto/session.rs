@@ -5,10 +5,10 @@ use std::collections::{HashMap, VecDeque};
 use bytes::{Bytes, BytesMut};
 
 use super::builtin;
-use super::ids::Key;
+use super::ids::{Key, Token};
 use super::limits::{Limits, pieces};
 use super::message::{
-    ClientMessage, Failure, FailureKind, Reply, Request, Response, Task, TaskKind,
+    ClientMessage, Failure, FailureKind, Holder, Reply, Request, Response, Task, TaskKind,
 };
 
 /// A task of this session, as the driver names it when it reports the task finished.
@@ -22,6 +22,26 @@ pub enum Action {
     Run(Run),
     /// Send this reply to the client.
     Send(Reply),
+    /// Let a peer that presents `token` take `value` (put it in the worker's grants).
+    Offer {
+        /// The capability.
+        token: Token,
+        /// The value granted, or the failure its key holds.
+        value: Result<Bytes, Failure>,
+    },
+    /// End these grants: their value is released.
+    Revoke(Vec<Token>),
+    /// Fetch a value from another worker, then report with [`WorkerSession::pulled`].
+    Pull(Pull),
+}
+
+/// A value to fetch from another worker: [`Action::Pull`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pull {
+    /// Where it is to be kept here.
+    pub key: Key,
+    /// Where it is, and the capability for it.
+    pub from: Holder,
 }
 
 /// A function to run: [`Action::Run`].
@@ -103,6 +123,8 @@ enum Held {
     Failed(Failure),
     /// The task that will make it is waiting for its inputs or running.
     Pending(TaskId),
+    /// It is being pulled from another worker.
+    Arriving,
 }
 
 /// Who waits for a pending value.
@@ -110,6 +132,7 @@ enum Held {
 enum Waiter {
     Task(TaskId),
     Fetch(u64),
+    Grant(Token),
 }
 
 /// A task that has not finished.
@@ -191,6 +214,10 @@ pub struct WorkerSession {
     paused: Option<String>,
     /// Keys just made (or released while their task ran) whose waiters are to be woken.
     to_wake: VecDeque<Key>,
+    /// Grants offered for each key, revoked when it is released.
+    offered: HashMap<Key, Vec<Token>>,
+    /// The request of each value being pulled from another worker.
+    pulls: HashMap<Key, u64>,
 }
 
 impl WorkerSession {
@@ -208,6 +235,8 @@ impl WorkerSession {
             actions: VecDeque::new(),
             paused: None,
             to_wake: VecDeque::new(),
+            offered: HashMap::new(),
+            pulls: HashMap::new(),
         }
     }
 
@@ -248,6 +277,11 @@ impl WorkerSession {
                 }
                 Ok(())
             }
+            ClientMessage::Grant { key, token } => self.grant(key, token),
+            ClientMessage::Request {
+                id,
+                request: Request::Pull { key, from },
+            } => self.pull(id, key, from),
             ClientMessage::Request {
                 id,
                 request: Request::Fetch { key },
@@ -342,13 +376,21 @@ impl WorkerSession {
     /// `held`, or a typed refusal in its place if keeping `len` more bytes would take this
     /// client over its quota (or the worker is paused).
     fn within_quota(&self, len: u64, held: Held) -> Held {
+        match self.quota_refusal(len) {
+            Some(failure) => Held::Failed(failure),
+            None => held,
+        }
+    }
+
+    /// Why keeping `len` more bytes is refused, if it is.
+    fn quota_refusal(&self, len: u64) -> Option<Failure> {
         if let Some(reason) = &self.paused {
-            return Held::Failed(Failure::new(FailureKind::Overloaded, reason.clone()));
+            return Some(Failure::new(FailureKind::Overloaded, reason.clone()));
         }
         if self.bytes_committed().saturating_add(len) <= self.limits.max_bytes_held {
-            return held;
+            return None;
         }
-        Held::Failed(Failure::new(
+        Some(Failure::new(
             FailureKind::Overloaded,
             format!(
                 "keeping {len} more bytes would take this client over its {} bytes on the worker",
@@ -468,6 +510,9 @@ impl WorkerSession {
         if let Some(held) = self.values.remove(&key) {
             self.forget(&held);
         }
+        if let Some(tokens) = self.offered.remove(&key) {
+            self.actions.push_back(Action::Revoke(tokens));
+        }
         // What waited for the value waits no more: a fetch hears that it is gone, a task that
         // needed it fails. (A client keeps a task's inputs until the task is done, so only a
         // broken one does this; were the waiters kept, a key released and made again by a
@@ -490,8 +535,106 @@ impl WorkerSession {
                         self.complete(task, unfinished, Err(failure));
                     }
                 }
+                Waiter::Grant(token) => self.offer_gone(key, token),
             }
         }
+    }
+
+    /// A grant whose value went before it was made: the peer hears so at once.
+    fn offer_gone(&mut self, key: Key, token: Token) {
+        let failure = Failure::new(
+            FailureKind::Unavailable,
+            format!("{key:?} was released before it was made"),
+        );
+        self.actions.push_back(Action::Offer {
+            token,
+            value: Err(failure),
+        });
+    }
+
+    /// Lets the bearer of `token` take the value under `key` once it is made.
+    fn grant(&mut self, key: Key, token: Token) -> Result<(), Violation> {
+        let value = match self.values.get(&key) {
+            None => return Err(Violation::UnknownKey(key)),
+            Some(Held::Ready(bytes)) => Ok(bytes.clone()),
+            Some(Held::Failed(failure)) => Err(failure.clone()),
+            Some(Held::Pending(_) | Held::Arriving) => {
+                self.waiting
+                    .entry(key)
+                    .or_default()
+                    .push(Waiter::Grant(token));
+                return Ok(());
+            }
+        };
+        self.offer(key, token, value);
+        Ok(())
+    }
+
+    fn offer(&mut self, key: Key, token: Token, value: Result<Bytes, Failure>) {
+        self.offered.entry(key).or_default().push(token);
+        self.actions.push_back(Action::Offer { token, value });
+    }
+
+    /// Starts pulling a value from another worker into `key`.
+    fn pull(&mut self, id: u64, key: Key, from: Holder) -> Result<(), Violation> {
+        self.check_vacant(key)?;
+        if let Some(reason) = &self.paused {
+            let failure = Failure::new(FailureKind::Overloaded, reason.clone());
+            self.store(key, Held::Failed(failure.clone()));
+            self.send(id, Response::Failed(failure));
+            return Ok(());
+        }
+        self.values.insert(key, Held::Arriving);
+        self.pulls.insert(key, id);
+        self.actions.push_back(Action::Pull(Pull { key, from }));
+        Ok(())
+    }
+
+    /// Reports how the pull asked for by [`Action::Pull`] ended: the value's bytes, or why it
+    /// could not be had. The value is kept as a scattered one would be (within the quota and
+    /// the value limit) and its request answered; a pull this session does not know is ignored.
+    pub fn pulled(&mut self, key: Key, outcome: Result<Bytes, Failure>) {
+        let Some(id) = self.pulls.remove(&key) else {
+            return;
+        };
+        let max = self.limits.max_value;
+        let outcome = outcome.and_then(|bytes| {
+            let len = bytes.len() as u64;
+            if len > max {
+                return Err(Failure::new(
+                    FailureKind::ValueTooLarge,
+                    format!("the value pulled is {len} bytes, over the worker's limit of {max} bytes"),
+                ));
+            }
+            match self.quota_refusal(len) {
+                Some(failure) => Err(failure),
+                None => Ok(bytes),
+            }
+        });
+        let response = match &outcome {
+            Ok(bytes) => Response::Done {
+                sizes: vec![bytes.len() as u64],
+                verdict: None,
+                values: Vec::new(),
+            },
+            Err(failure) => Response::Failed(failure.clone()),
+        };
+        // Released while it came: nobody wants it, but the request is still answered.
+        if matches!(self.values.get(&key), Some(Held::Arriving)) {
+            let held = match outcome {
+                Ok(bytes) => Held::Ready(bytes),
+                Err(failure) => Held::Failed(failure),
+            };
+            self.store(key, held);
+            self.to_wake.push_back(key);
+        }
+        self.send(id, response);
+        self.wake_all();
+    }
+
+    /// How many values are being pulled from other workers.
+    pub fn pulls_in_flight(&self) -> usize {
+        self.pulls.len()
     }
 
     fn fetch(&mut self, id: u64, key: Key) -> Result<(), Violation> {
@@ -507,7 +650,7 @@ impl WorkerSession {
                 self.send(id, Response::Failed(failure));
                 Ok(())
             }
-            Some(Held::Pending(_)) => {
+            Some(Held::Pending(_) | Held::Arriving) => {
                 self.waiting.entry(key).or_default().push(Waiter::Fetch(id));
                 Ok(())
             }
@@ -624,7 +767,7 @@ impl WorkerSession {
         let mut missing = 0;
         if failed.is_none() {
             for key in &task.inputs {
-                if let Some(Held::Pending(_)) = self.values.get(key) {
+                if let Some(Held::Pending(_) | Held::Arriving) = self.values.get(key) {
                     missing += 1;
                     self.waiting
                         .entry(*key)
@@ -814,6 +957,17 @@ impl WorkerSession {
                         id,
                         Response::Rejected(format!("{key:?} was released before it was made")),
                     ),
+                },
+                Waiter::Grant(token) => match self.values.get(&key) {
+                    Some(Held::Ready(bytes)) => {
+                        let bytes = bytes.clone();
+                        self.offer(key, token, Ok(bytes));
+                    }
+                    Some(Held::Failed(failure)) => {
+                        let failure = failure.clone();
+                        self.offer(key, token, Err(failure));
+                    }
+                    _ => self.offer_gone(key, token),
                 },
                 Waiter::Task(task) => {
                     let ready = match self.tasks.get_mut(&task) {

@@ -71,10 +71,12 @@ impl TaskError {
             FailureKind::ValueTooLarge => TaskErrorKind::ValueTooLarge,
             FailureKind::Overloaded => TaskErrorKind::Overloaded,
             // A task stopped by a worker going away is run elsewhere, like a lost worker's.
-            FailureKind::Aborted => {
+            // A copy that could not be pulled from its holder is had another way (through the
+            // client, or made again), like a lost worker's value.
+            FailureKind::Aborted | FailureKind::Unavailable => {
                 return Self::new(
                     TaskErrorKind::WorkerLost,
-                    format!("{worker} stopped the task: {}", failure.message),
+                    format!("{worker} could not finish: {}", failure.message),
                 );
             }
         };

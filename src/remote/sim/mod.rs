@@ -383,6 +383,16 @@ impl SimWorker {
                     match action {
                         Action::Send(reply) => drop(replies_tx.send(reply)),
                         Action::Run(run) => queued.push_back(run),
+                        // Simulated workers have no addresses, so a client never asks them to
+                        // pull from each other; one that did hears the pull is unavailable.
+                        Action::Offer { .. } | Action::Revoke(_) => {}
+                        Action::Pull(pull) => session.pulled(
+                            pull.key,
+                            Err(Failure::new(
+                                FailureKind::Unavailable,
+                                "simulated workers do not pull from each other",
+                            )),
+                        ),
                     }
                 }
                 while running.len() < slots {

@@ -12,5 +12,6 @@ pub use auth::{AuthError, EXPORTER_LABEL, proof, verify};
 pub use stream::{FrameReader, StreamError, read_message, write_message};
 pub(crate) use stream::{MessageReader, spawn_counted_writer, spawn_writer};
 pub use tls::{
-    Identity, SERVER_NAME, TlsError, TransportSettings, Trust, client_config, server_config,
+    Identity, SERVER_NAME, TlsError, TransportSettings, Trust, client_config, peer_client_config,
+    server_config,
 };

@@ -18,6 +18,11 @@
 //!
 //! A worker may also require client certificates ([`server_config`] with `client_auth`).
 //!
+//! Workers of a client whose clients prove a shared secret also accept each other, under the
+//! ALPN name [`proto::PEER_ALPN`], to pass values worker to worker: the puller believes only the
+//! certificate the client saw for the holder ([`peer_client_config`]), and the holder only a
+//! capability the client handed out (see [`proto::Grants`]).
+//!
 //! ```
 //! use rivulet::remote::transport::{client_config, server_config, Identity, Trust, TransportSettings};
 //!
@@ -403,6 +408,10 @@ pub fn server_config(
     };
     let mut crypto = builder.with_single_cert(identity.certs.clone(), identity.key.clone_key())?;
     crypto.alpn_protocols = vec![proto::ALPN.to_vec()];
+    // A worker that takes clients by certificate takes nothing else: a peer has none to show.
+    if client_auth.is_none() {
+        crypto.alpn_protocols.push(proto::PEER_ALPN.to_vec());
+    }
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(crypto)?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     config.transport_config(Arc::new(transport.transport_config_with_streams(1)?));
@@ -451,6 +460,39 @@ pub fn client_config(
         Some(id) => builder.with_client_auth_cert(id.certs.clone(), id.key.clone_key())?,
     };
     crypto.alpn_protocols = vec![proto::ALPN.to_vec()];
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(crypto)?;
+    let mut config = quinn::ClientConfig::new(Arc::new(crypto));
+    config.transport_config(Arc::new(transport.transport_config()?));
+    Ok(config)
+}
+
+/// The configuration with which a worker pulls values from another: it believes exactly the
+/// certificate `holder` (DER, as the client saw it), speaks [`proto::PEER_ALPN`], and shows no
+/// certificate of its own (the capability is its proof).
+///
+/// # Errors
+///
+/// A [`TlsError`] if the transport settings are inconsistent.
+///
+/// ```
+/// use rivulet::remote::transport::{peer_client_config, Identity, TransportSettings};
+///
+/// let holder = Identity::self_signed(vec!["worker-2".into()]).unwrap();
+/// let config = peer_client_config(holder.certs[0].as_ref(), &TransportSettings::default()).unwrap();
+/// # let _ = config;
+/// ```
+pub fn peer_client_config(
+    holder: &[u8],
+    transport: &TransportSettings,
+) -> Result<quinn::ClientConfig, TlsError> {
+    let provider = provider();
+    let trust = Trust::Pinned(vec![CertificateDer::from(holder.to_vec())]);
+    let mut crypto = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(PinnedVerifier::new(&trust, &provider)?))
+        .with_no_client_auth();
+    crypto.alpn_protocols = vec![proto::PEER_ALPN.to_vec()];
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(crypto)?;
     let mut config = quinn::ClientConfig::new(Arc::new(crypto));
     config.transport_config(Arc::new(transport.transport_config()?));

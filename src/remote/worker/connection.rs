@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use std::collections::VecDeque;
 
+use bytes::Bytes;
+
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -15,7 +17,8 @@ use super::slots::{Finished, Job, unknown_function};
 use super::{WorkerAuth, WorkerShared, close_code};
 use crate::remote::obs::WorkerStats;
 use crate::remote::proto::{
-    Action, ClientMessage, HelloReply, MAX_HELLO, Reply, Run, WorkerSession, check_hello_body,
+    Action, ClientMessage, Failure, HelloReply, Key, MAX_HELLO, Reply, Run, WorkerSession,
+    check_hello_body,
 };
 use crate::remote::registry;
 use crate::remote::transport::{
@@ -106,11 +109,19 @@ pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<
     let mut on_slots = 0;
     let mut backlog: VecDeque<Run> = VecDeque::new();
     let (done, mut finished) = mpsc::unbounded_channel::<Finished>();
+    // Values pulled from other workers for this client, as they arrive.
+    let (arrived, mut pulled) = mpsc::unbounded_channel::<(Key, Result<Bytes, Failure>)>();
+    let mut pulling = 0_usize;
+    let grantor = connection.stable_id() as u64;
     let mut held = 0;
     let mut bytes_held = 0;
     let mut reading = true;
     loop {
         tokio::select! {
+            Some((key, outcome)) = pulled.recv(), if pulling > 0 => {
+                pulling -= 1;
+                session.pulled(key, outcome);
+            }
             Some((task, outcome)) = finished.recv(), if on_slots > 0 => {
                 on_slots -= 1;
                 session.finished(task, outcome);
@@ -173,6 +184,19 @@ pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<
                         drop(replies.send(reply, weight));
                     }
                     Action::Run(run) => backlog.push_back(run),
+                    Action::Offer { token, value } => shared.peers.offer(token, grantor, value),
+                    Action::Revoke(tokens) => shared.peers.revoke(&tokens),
+                    Action::Pull(pull) => {
+                        pulling += 1;
+                        let peers = Arc::clone(&shared);
+                        let arrived = arrived.clone();
+                        let max_value = shared.limits.max_value;
+                        // Dropped with the connection's other work if the client goes.
+                        shared.connections.spawn(async move {
+                            let outcome = peers.peers.pull(&pull.from, max_value).await;
+                            let _ = arrived.send((pull.key, outcome));
+                        });
+                    }
                 }
             }
             let mut unknown = false;
@@ -215,11 +239,12 @@ pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<
             bytes_held = bytes;
         }
         session.pause(shared.pause_reason());
-        if !reading && on_slots == 0 && backlog.is_empty() {
+        if !reading && on_slots == 0 && backlog.is_empty() && pulling == 0 {
             break;
         }
     }
     stray_streams.abort();
+    shared.peers.revoke_all(grantor);
     track_values(held, 0);
     shared.bytes_held.fetch_sub(bytes_held, Ordering::AcqRel);
     // Dropping the session, the backlog and the channel frees this client's values and queued

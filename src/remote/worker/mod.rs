@@ -7,6 +7,7 @@
 
 mod cli;
 mod connection;
+mod peer;
 mod process;
 mod slots;
 
@@ -23,6 +24,7 @@ use tracing::debug;
 pub use self::cli::{Args, main_with};
 pub(crate) use self::process::exit_if_worker_without_entry;
 pub use self::process::{SpawnError, WORKER_ENV, WorkerProcess, run_if_worker};
+use self::peer::Peers;
 use self::slots::SlotPool;
 use crate::remote::obs::WorkerStats;
 use crate::remote::proto::{DEFAULT_MAX_FRAME, Limits};
@@ -305,6 +307,7 @@ async fn run_until_drained(
     on_drain: impl FnOnce(),
 ) {
     let _serving = WorkerStats::global().serving(shared.slot_count);
+    shared.peers.set_endpoint(&endpoint);
     on_serving();
     tokio::select! {
         () = accept_loop(&endpoint, &shared) => {}
@@ -400,6 +403,8 @@ struct WorkerShared {
     bytes_held: std::sync::atomic::AtomicU64,
     /// TLS handshakes in progress.
     handshaking: AtomicUsize,
+    /// Values granted to other workers, and the connections to pull from them.
+    peers: Peers,
 }
 
 impl WorkerShared {
@@ -427,6 +432,7 @@ impl WorkerShared {
             memory_limit: config.memory_limit,
             bytes_held: std::sync::atomic::AtomicU64::new(0),
             handshaking: AtomicUsize::new(0),
+            peers: Peers::new(config.transport),
         }))
     }
 }
@@ -436,6 +442,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
 async fn serve_on(endpoint: quinn::Endpoint, shared: Arc<WorkerShared>) {
     let _serving = WorkerStats::global().serving(shared.slot_count);
+    shared.peers.set_endpoint(&endpoint);
     accept_loop(&endpoint, &shared).await;
     endpoint.wait_idle().await;
 }
@@ -469,9 +476,21 @@ async fn accept_loop(endpoint: &quinn::Endpoint, shared: &Arc<WorkerShared>) {
             let connected = incoming.await;
             drop(handshake);
             match connected {
+                Ok(connection) if is_peer(&connection) => {
+                    peer::serve_peer(connection, serving).await;
+                }
                 Ok(connection) => connection::serve_connection(connection, serving).await,
                 Err(error) => debug!(%remote, %error, "handshake failed"),
             }
         });
     }
+}
+
+/// Whether a connection is another worker's (it negotiated [`PEER_ALPN`](crate::remote::proto::PEER_ALPN)),
+/// rather than a client's.
+fn is_peer(connection: &quinn::Connection) -> bool {
+    connection
+        .handshake_data()
+        .and_then(|data| data.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+        .is_some_and(|data| data.protocol.as_deref() == Some(crate::remote::proto::PEER_ALPN))
 }
