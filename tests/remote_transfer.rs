@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::StreamExt;
 use rivulet::prelude::*;
-use rivulet::{Client, TaskError};
 use rivulet::remote::obs::WorkerStats;
 use rivulet::remote::proto::{
     ClientMessage, Key, PROTOCOL_VERSION, PeerAnswer, PeerRequest, Token,
@@ -22,6 +21,7 @@ use rivulet::remote::transport::{
 };
 use rivulet::remote::{ClientAuth, ConnectConfig};
 use rivulet::worker::{Worker, WorkerAuth, WorkerConfig};
+use rivulet::{Client, TaskError};
 use support::raw_client::{self, Welcomed};
 use support::within;
 
@@ -182,10 +182,7 @@ async fn a_worker_lost_while_values_move_loses_no_pair() {
 }
 
 /// A peer connection to `addr`, believing the worker's certificate `cert`.
-async fn peer_connection(
-    addr: SocketAddr,
-    cert: &[u8],
-) -> (quinn::Endpoint, quinn::Connection) {
+async fn peer_connection(addr: SocketAddr, cert: &[u8]) -> (quinn::Endpoint, quinn::Connection) {
     let config = peer_client_config(cert, &TransportSettings::default()).unwrap();
     let mut endpoint = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
     endpoint.set_default_client_config(config);
@@ -217,10 +214,9 @@ async fn a_peer_gets_a_value_only_with_the_clients_token_and_only_once() {
     let identity = Identity::self_signed(vec!["localhost".to_owned()]).unwrap();
     let cert = identity.certs[0].to_vec();
     let trust = Trust::Pinned(identity.certs.clone());
-    let worker = Worker::spawn(
-        WorkerConfig::new(identity, WorkerAuth::Secret(SECRET.to_vec())).slots(1),
-    )
-    .unwrap();
+    let worker =
+        Worker::spawn(WorkerConfig::new(identity, WorkerAuth::Secret(SECRET.to_vec())).slots(1))
+            .unwrap();
     let addr = worker.local_addr();
     let mut client = Welcomed::new(addr, &trust, SECRET).await;
     let token = Token([42; 32]);
@@ -266,7 +262,11 @@ async fn a_worker_that_takes_clients_by_certificate_serves_no_peers() {
     let cert = identity.certs[0].to_vec();
     let _ = issuer;
     let worker = Worker::spawn(
-        WorkerConfig::new(identity, WorkerAuth::ClientCertificates(Trust::Ca(vec![ca]))).slots(1),
+        WorkerConfig::new(
+            identity,
+            WorkerAuth::ClientCertificates(Trust::Ca(vec![ca])),
+        )
+        .slots(1),
     )
     .unwrap();
     let config = peer_client_config(&cert, &TransportSettings::default()).unwrap();

@@ -21,9 +21,9 @@ use super::future::Value;
 use super::{ClientAuth, ClientError, ConnectConfig};
 use crate::remote::obs::{InFlight as Recorded, Metrics};
 use crate::remote::proto::{
-    AnswerError, ClientMessage, Hello, HelloReply, Holder, INITIAL_TASK_TIME, InFlight, Key, Limits,
-    Load, MAX_HELLO, PROTOCOL_VERSION, Reply, Request, Response, TaskError, TaskErrorKind, Token,
-    WorkerId, merge_releases, pieces,
+    AnswerError, ClientMessage, Hello, HelloReply, Holder, INITIAL_TASK_TIME, InFlight, Key,
+    Limits, Load, MAX_HELLO, PROTOCOL_VERSION, Reply, Request, Response, TaskError, TaskErrorKind,
+    Token, WorkerId, merge_releases, pieces,
 };
 use crate::remote::registry;
 use crate::remote::transport::{self, MessageReader, StreamError, spawn_writer, write_message};

@@ -842,7 +842,9 @@ impl Client {
         match answer {
             Ok(Ok(Response::Done { sizes, .. })) => {
                 let size = sizes.first().copied().unwrap_or(0);
-                self.inner.metrics.on_moved(usize::try_from(size).unwrap_or(usize::MAX), true);
+                self.inner
+                    .metrics
+                    .on_moved(usize::try_from(size).unwrap_or(usize::MAX), true);
                 tracing::debug!(key = ?value.key, from = %value.link.id, to = %target.id, size, "pulled worker to worker");
                 Some(Arc::new(Value {
                     key,

@@ -206,7 +206,10 @@ impl std::fmt::Debug for Holder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Holder")
             .field("addr", &self.addr)
-            .field("certificate", &format_args!("{} bytes", self.certificate.len()))
+            .field(
+                "certificate",
+                &format_args!("{} bytes", self.certificate.len()),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -603,7 +603,9 @@ impl WorkerSession {
             if len > max {
                 return Err(Failure::new(
                     FailureKind::ValueTooLarge,
-                    format!("the value pulled is {len} bytes, over the worker's limit of {max} bytes"),
+                    format!(
+                        "the value pulled is {len} bytes, over the worker's limit of {max} bytes"
+                    ),
                 ));
             }
             match self.quota_refusal(len) {

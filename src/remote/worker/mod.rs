@@ -4,6 +4,11 @@
 //! [`Worker::spawn`] gets its own thread and runtime); as a child process of the current binary
 //! ([`run_if_worker`], used by `Client::builder().processes(true)`); or standalone with
 //! [`serve`], or from the command line with [`main_with`] and [`Args`] (`examples/worker.rs`).
+//!
+//! A worker whose clients prove a shared secret also serves other workers the values its clients
+//! grant them, and pulls from them the values its clients ask it to (worker-to-worker transfer:
+//! the rules are [`proto::Grants`](crate::remote::proto::Grants) and the session's; the bytes
+//! move in `peer`).
 
 mod cli;
 mod connection;
@@ -22,9 +27,9 @@ use tokio_util::task::TaskTracker;
 use tracing::debug;
 
 pub use self::cli::{Args, main_with};
+use self::peer::Peers;
 pub(crate) use self::process::exit_if_worker_without_entry;
 pub use self::process::{SpawnError, WORKER_ENV, WorkerProcess, run_if_worker};
-use self::peer::Peers;
 use self::slots::SlotPool;
 use crate::remote::obs::WorkerStats;
 use crate::remote::proto::{DEFAULT_MAX_FRAME, Limits};

@@ -203,7 +203,9 @@ async fn pull_on(
     match answer {
         Some(PeerAnswer::Value { total }) if total > max_value => Err(Failure::new(
             crate::remote::proto::FailureKind::ValueTooLarge,
-            format!("the value to pull is {total} bytes, over the worker's limit of {max_value} bytes"),
+            format!(
+                "the value to pull is {total} bytes, over the worker's limit of {max_value} bytes"
+            ),
         )),
         Some(PeerAnswer::Value { total }) => {
             // `total` is within the value limit, so this is bounded; the holder going away
