@@ -357,6 +357,16 @@ async fn flatten_of_large_batches() {
             vec![40_004, 40_005]
         ]
     );
+    // The batches (120 KiB each, over the inline limit) were cut on their workers from their
+    // elements' sizes: none of them came to the client, only the small results did.
+    let received: u64 = client
+        .metrics()
+        .prometheus()
+        .lines()
+        .filter(|line| line.starts_with("rivulet_received_bytes_total{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(received < 40_000, "{received} bytes came to the client");
 }
 
 /// Sizes of zero panic at the call, naming the parameter.

@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use serde::de::DeserializeOwned;
 
+use crate::remote::client::future::Lineage;
 use crate::remote::client::{Client, Portable, RemoteFuture, RemoteStream, Value};
 use crate::remote::proto::{TaskError, TaskErrorKind, TaskKind, read_varint, split_params};
 
@@ -16,9 +17,11 @@ impl<T: Portable> RemoteStream<Vec<T>> {
     /// (streamz's `flatten`, which on a Dask stream fails because a future is not iterable).
     ///
     /// The worker cuts the batch into its elements without knowing `T`: this process finds where
-    /// each element starts, from the batch's bytes, which usually came back with the task that
-    /// made it (a batch larger than [`Limits::inline`](crate::remote::proto::Limits::inline) is
-    /// fetched for that). So it waits for each batch in input order: put
+    /// each element starts, from the batch's bytes when they came back with the task that made
+    /// it, or else, for a batch built on the workers ([`partition`](RemoteStream::partition),
+    /// the windows), from its elements' sizes; only a larger batch made by a function of the
+    /// user's, over [`Limits::inline`](crate::remote::proto::Limits::inline), is fetched for
+    /// that. So it waits for each batch in input order: put
     /// [`buffered`](RemoteStream::buffered) before it to overlap. An empty batch gives nothing;
     /// a failed batch gives one `Err` item, its failure; a batch of more than 2^20 elements is
     /// one `Err` item too. A lost worker's elements are cut again from the batch, made again.
@@ -65,14 +68,24 @@ async fn split<T: DeserializeOwned>(client: Client, batch: Arc<Value>) -> Vec<Re
             client.failed_value(&batch.link, error),
         )]
     };
-    if let Err(error) = status {
-        return failed(error);
-    }
-    let bytes = match batch.bytes().await {
-        Ok(bytes) => bytes,
+    let done = match status {
+        Ok(done) => done,
         Err(error) => return failed(error),
     };
-    let cuts = match cuts::<T>(&bytes) {
+    // A batch whose bytes came here has its elements come back with the split too (they are
+    // small); a larger one's stay on the worker until something fetches them.
+    let small = matches!(done.inline.get(batch.output), Some(Some(_)));
+    let found = match done.inline.get(batch.output) {
+        Some(Some(bytes)) => cuts::<T>(bytes),
+        _ => match cuts_from_sizes(&batch, done.sizes.get(batch.output).copied()) {
+            Some(cuts) => Ok(cuts),
+            None => match batch.bytes().await {
+                Ok(bytes) => cuts::<T>(&bytes),
+                Err(error) => return failed(error),
+            },
+        },
+    };
+    let cuts = match found {
         Ok(cuts) => cuts,
         Err(error) => return failed(error),
     };
@@ -86,9 +99,45 @@ async fn split<T: DeserializeOwned>(client: Client, batch: Arc<Value>) -> Vec<Re
         &split_params(&cuts),
         &[&batch],
         elements,
-        true,
+        small,
     );
     outputs.into_iter().map(RemoteFuture::from_shared).collect()
+}
+
+/// Where the elements of a batch built on a worker from values (a `Collect` task) start, from
+/// those values' sizes, without the batch's bytes: `None` if it was made another way, an
+/// element's size is not known here (it was lost and made again), or the sizes do not add up to
+/// the batch's `size`.
+fn cuts_from_sizes(batch: &Value, size: Option<u64>) -> Option<Vec<u64>> {
+    let inputs = match &*batch.lineage() {
+        Lineage::Task {
+            kind: TaskKind::Collect,
+            inputs,
+            ..
+        } => inputs.clone(),
+        _ => return None,
+    };
+    let count = inputs.len() as u64;
+    if count > MAX_ELEMENTS {
+        return None;
+    }
+    // A `Vec`'s encoding: its length as a varint, then its elements'.
+    let mut at = varint_len(count);
+    let mut cuts = Vec::with_capacity(inputs.len() + 1);
+    cuts.push(at);
+    for input in &inputs {
+        // Every element is made once the batch is: its status is settled, one poll reads it.
+        let done = input.status.clone().now_or_never()?.ok()?;
+        at = at.checked_add(*done.sizes.get(input.output)?)?;
+        cuts.push(at);
+    }
+    (Some(at) == size).then_some(cuts)
+}
+
+/// How many bytes postcard's varint of `n` takes (7 bits a byte).
+fn varint_len(n: u64) -> u64 {
+    let bits = u64::from(64 - n.leading_zeros()).max(1);
+    bits.div_ceil(7)
 }
 
 /// Where each element of the encoded `Vec<T>` starts, and where the last one ends.
@@ -118,6 +167,15 @@ fn cuts<T: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<u64>, TaskError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn varint_len_is_postcards() {
+        for n in [0_usize, 1, 127, 128, 16_383, 16_384, 1 << 20, (1 << 21) + 5] {
+            let encoded = postcard::to_allocvec(&vec![(); n]).unwrap();
+            assert_eq!(varint_len(n as u64), encoded.len() as u64, "{n}");
+        }
+        assert_eq!(varint_len(u64::MAX), 10);
+    }
 
     #[test]
     fn cuts_find_each_element() {
