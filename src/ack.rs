@@ -93,6 +93,18 @@ impl Ack {
         }
     }
 
+    /// Gives up on the item: it will never be done, whoever still holds a clone, so a source
+    /// that commits in order never commits past it and replays it after a restart (what a
+    /// remote item lost with every worker gets).
+    #[cfg(feature = "remote")]
+    pub(crate) fn abandon(&self) {
+        *self
+            .inner
+            .on_done
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+    }
+
     /// An ack that does nothing when done: for items of a source that cannot replay.
     ///
     /// ```

@@ -1153,10 +1153,13 @@ pub trait StreamzExt: Stream {
     /// # }
     /// ```
     #[cfg(feature = "remote")]
-    fn scatter(self, client: &crate::Client) -> crate::RemoteStream<Self::Item>
+    fn scatter(
+        self,
+        client: &crate::Client,
+    ) -> crate::RemoteStream<<Self::Item as crate::remote::Scatterable>::Value>
     where
         Self: Sized + Send + 'static,
-        Self::Item: crate::remote::Portable,
+        Self::Item: crate::remote::Scatterable,
     {
         crate::RemoteStream::scatter(self, client)
     }

@@ -40,8 +40,8 @@ pub mod worker;
 
 pub use client::{
     Client, ClientAuth, ClientError, ConnectConfig, DEFAULT_DISCOVERY_INTERVAL,
-    DEFAULT_REQUEST_TIMEOUT, Gather, GatherUnordered, Portable, RemoteFuture, RemoteFutures,
-    RemoteStream,
+    DEFAULT_REQUEST_TIMEOUT, Gather, GatherAcked, GatherUnordered, Portable, RemoteFuture,
+    RemoteFutures, RemoteStream, Scatterable,
 };
 pub use cluster::{ClientBuilder, ClusterError};
 pub use proto::{FunctionId, Key, Limits, Refusal, TaskError, TaskErrorKind, WorkerId};

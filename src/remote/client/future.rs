@@ -233,6 +233,9 @@ pub(crate) struct Value {
     /// The value is only here, not on its worker yet: it was scattered by a stream, and goes
     /// to the worker along with the first task on it (or is never sent, if no task needs it).
     pub(crate) local_only: AtomicBool,
+    /// The acknowledgements of the source items this value stands for (scattered from
+    /// [`Acked`](crate::Acked) items, or made from such values): held as long as it is.
+    pub(crate) acks: std::sync::OnceLock<Vec<crate::Ack>>,
     pub(crate) client: Client,
 }
 
@@ -268,6 +271,29 @@ impl fmt::Debug for Value {
 const MAX_RECOVERIES: usize = 8;
 
 impl Value {
+    /// This value, standing for the same source items as `from` (their acknowledgements are
+    /// held as long as it is): what a value made from others, or in their place (a failure,
+    /// a copy, a value made again), gets.
+    pub(crate) fn inherit<'a>(
+        self: Arc<Self>,
+        from: impl IntoIterator<Item = &'a Arc<Value>>,
+    ) -> Arc<Self> {
+        let acks: Vec<crate::Ack> = from
+            .into_iter()
+            .flat_map(|value| value.acks())
+            .cloned()
+            .collect();
+        if !acks.is_empty() {
+            let _ = self.acks.set(acks);
+        }
+        self
+    }
+
+    /// The acknowledgements this value holds (none for most).
+    pub(crate) fn acks(&self) -> &[crate::Ack] {
+        self.acks.get().map_or(&[], Vec::as_slice)
+    }
+
     pub(crate) fn lineage(&self) -> MutexGuard<'_, Lineage> {
         // Replacing the lineage is one assignment; a panic cannot leave it half-done.
         self.lineage
@@ -418,7 +444,7 @@ impl Value {
             let lineage = value.lineage().clone();
             match lineage {
                 // The bytes are here: they go to the new worker with the first task on them.
-                Lineage::Bytes(bytes) => Ok(client.local_value(&target, bytes)),
+                Lineage::Bytes(bytes) => Ok(client.local_value(&target, bytes).inherit([&value])),
                 Lineage::Unsent => Err(TaskError::worker_lost(value.link.id)),
                 Lineage::Task { kind, function, params, inputs, output, outputs } => {
                     let mut moved = Vec::with_capacity(inputs.len());
@@ -427,7 +453,7 @@ impl Value {
                     }
                     let moved: Vec<&Arc<Value>> = moved.iter().collect();
                     let (mut remade, _) = client.submit_task(kind, &function, &params, &moved, outputs, true);
-                    Ok(remade.swap_remove(output))
+                    Ok(remade.swap_remove(output).inherit([&value]))
                 }
             }
         }

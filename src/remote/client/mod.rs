@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,7 +23,8 @@ use self::future::{
 };
 pub(crate) use self::link::Link;
 pub use self::ops::GatherUnordered;
-pub use self::stream::{Gather, Portable, RemoteFutures, RemoteStream};
+pub use self::stream::{Gather, GatherAcked, Portable, RemoteFutures, RemoteStream, Scatterable};
+use crate::Ack;
 use crate::remote::obs::{Dashboard, Metrics, ServeAddr, ServeError};
 use crate::remote::proto::{
     DEFAULT_MAX_FRAME, FailureKind, Key, Limits, Refusal, Request, Response, Task, TaskError,
@@ -574,6 +575,7 @@ impl Client {
             outstanding: Outstanding::answered(),
             local_only: AtomicBool::new(true),
             request: None,
+            acks: OnceLock::new(),
             client: self.clone(),
         })
     }
@@ -594,6 +596,7 @@ impl Client {
             outstanding: Outstanding::answered(),
             local_only: AtomicBool::new(false),
             request: None,
+            acks: OnceLock::new(),
             client: self.clone(),
         })
     }
@@ -685,7 +688,10 @@ impl Client {
         // outputs are that failure, without asking any worker.
         if let Some(error) = inputs.iter().find_map(|input| input.unsent_error()) {
             let values = (0..outputs)
-                .map(|_| self.failed_value(&link, error.clone()))
+                .map(|_| {
+                    self.failed_value(&link, error.clone())
+                        .inherit(inputs.iter().copied())
+                })
                 .collect();
             return (values, failed_status(error));
         }
@@ -754,10 +760,24 @@ impl Client {
                     outstanding: Outstanding::running(),
                     local_only: AtomicBool::new(false),
                     request: Some(Arc::clone(&deferred)),
+                    acks: OnceLock::new(),
                     client: self.clone(),
                 })
             })
             .collect();
+        // The outputs stand for the items their inputs came from (an accumulation's state
+        // stands for none: it outlives every item).
+        let acks: Vec<Ack> = inputs
+            .iter()
+            .flat_map(|input| input.acks())
+            .cloned()
+            .collect();
+        if !acks.is_empty() {
+            let skip = usize::from(kind == TaskKind::Accumulate);
+            for value in values.iter().skip(skip) {
+                let _ = value.acks.set(acks.clone());
+            }
+        }
         let pending = PendingRequest {
             link: Arc::clone(&link),
             request,
@@ -794,6 +814,15 @@ impl Client {
     /// other, a holder lost meanwhile), they come through this process: fetched, made again
     /// if their worker is lost, and sent on.
     pub(crate) async fn move_to(&self, value: &Arc<Value>, target: &Arc<Link>) -> Arc<Value> {
+        let moved = self.copy_to(value, target).await;
+        // The copy stands for the same items as the original.
+        if !Arc::ptr_eq(&moved, value) && !value.acks().is_empty() {
+            let _ = moved.acks.set(value.acks().to_vec());
+        }
+        moved
+    }
+
+    async fn copy_to(&self, value: &Arc<Value>, target: &Arc<Link>) -> Arc<Value> {
         if Arc::ptr_eq(&value.link, target) {
             return Arc::clone(value);
         }
@@ -856,6 +885,7 @@ impl Client {
                     outstanding: Outstanding::answered(),
                     local_only: AtomicBool::new(false),
                     request: None,
+                    acks: OnceLock::new(),
                     client: self.clone(),
                 }))
             }
@@ -911,6 +941,7 @@ impl Client {
             outstanding: Outstanding::answered(),
             local_only: AtomicBool::new(false),
             request: None,
+            acks: OnceLock::new(),
             client: self.clone(),
         })
     }

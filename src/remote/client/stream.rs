@@ -18,10 +18,39 @@ use crate::StreamzExt;
 use crate::remote::proto::TaskKind;
 use crate::remote::proto::{TaskError, TaskErrorKind};
 use crate::remote::registry::RemoteFn;
+use crate::{Ack, Acked};
 
 /// What a value must be to travel to a worker and back.
 pub trait Portable: Serialize + DeserializeOwned + Send + 'static {}
 impl<T: Serialize + DeserializeOwned + Send + 'static> Portable for T {}
+
+/// What [`scatter`](crate::StreamzExt::scatter) takes: a [`Portable`] value, or an
+/// [`Acked`] one, whose value is sent and whose [`Ack`] stays here with the item (see
+/// [`RemoteStream::gather_acked`]).
+pub trait Scatterable: Send + 'static {
+    /// What goes to the worker.
+    type Value: Portable;
+
+    /// The value, and the item's acknowledgement if it has one.
+    fn into_parts(self) -> (Self::Value, Option<Ack>);
+}
+
+impl<T: Portable> Scatterable for T {
+    type Value = T;
+
+    fn into_parts(self) -> (T, Option<Ack>) {
+        (self, None)
+    }
+}
+
+impl<T: Portable> Scatterable for Acked<T> {
+    type Value = T;
+
+    fn into_parts(self) -> (T, Option<Ack>) {
+        let (value, ack) = Acked::into_parts(self);
+        (value, Some(ack))
+    }
+}
 
 /// A stream of values that live on workers, made by [`scatter`](crate::StreamzExt::scatter).
 ///
@@ -90,11 +119,21 @@ const RETAIN_ATTEMPTS: usize = 8;
 impl<T: Portable> RemoteStream<T> {
     pub(crate) fn scatter<S>(stream: S, client: &Client) -> Self
     where
-        S: LocalStream<Item = T> + Send + 'static,
+        S: LocalStream + Send + 'static,
+        S::Item: Scatterable<Value = T>,
     {
         let scattering = client.clone();
         RemoteStream {
-            items: stream.map(move |x| scattering.scatter_lazily(x)).boxed(),
+            items: stream
+                .map(move |item| {
+                    let (x, ack) = item.into_parts();
+                    let handle = scattering.scatter_lazily(x);
+                    if let Some(ack) = ack {
+                        let _ = handle.value.acks.set(vec![ack]);
+                    }
+                    handle
+                })
+                .boxed(),
             client: client.clone(),
         }
     }
@@ -150,7 +189,9 @@ impl<T: Portable> RemoteStream<T> {
                         );
                         outputs.swap_remove(0)
                     }
-                    Err(error) => client.failed_value(&input.value.link, error.clone()),
+                    Err(error) => client
+                        .failed_value(&input.value.link, error.clone())
+                        .inherit([&input.value]),
                 };
                 RemoteFuture::from_shared(value)
             })
@@ -266,7 +307,9 @@ impl<T: Portable> RemoteStream<T> {
                         Err(error) => {
                             *state = Some(current);
                             return RemoteFuture::from_shared(
-                                client.failed_value(&input.value.link, error),
+                                client
+                                    .failed_value(&input.value.link, error)
+                                    .inherit([&input.value]),
                             );
                         }
                     };
@@ -387,6 +430,70 @@ impl<T: Portable> RemoteStream<T> {
         }
     }
 
+    /// [`gather`](Self::gather), each result with the acknowledgement of the source items it
+    /// came from ([`Acked`] items that were scattered, and every item of a batch): the items
+    /// are done when you drop the result (after writing it out, say), so a source that commits
+    /// in order commits them only then. With plain `gather` they are done as they are
+    /// gathered. An item whose workers were all lost (its error is
+    /// [`WorkerLost`](crate::TaskErrorKind::WorkerLost) or
+    /// [`NoWorkers`](crate::TaskErrorKind::NoWorkers)) is never done: its source replays it
+    /// after a restart. Items that carry no acknowledgement get [`Ack::none`].
+    ///
+    /// ```
+    /// use rivulet::prelude::*;
+    /// use rivulet::ack::Tracker;
+    ///
+    /// #[rivulet::remote]
+    /// fn double(x: i64) -> i64 {
+    ///     2 * x
+    /// }
+    ///
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = rivulet::Client::local(2).await?;
+    /// let tracker = Tracker::new();
+    /// let items: Vec<_> = (1..=3_u64).map(|i| tracker.acked(i as i64, i)).collect();
+    /// let results: Vec<_> = futures::stream::iter(items)
+    ///     .scatter(&client)
+    ///     .map(double)
+    ///     .gather_acked()
+    ///     .collect()
+    ///     .await;
+    /// assert_eq!(tracker.committed(), None); // held by the results
+    /// assert_eq!(results[2].value, Ok(6));
+    /// drop(results);
+    /// assert_eq!(tracker.committed(), Some(3));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn gather_acked(self) -> GatherAcked<T> {
+        GatherAcked {
+            items: self
+                .items
+                .then(|handle| async move {
+                    let result = handle.fetch().await;
+                    let acks = handle.value.acks().to_vec();
+                    drop(handle);
+                    let lost = matches!(
+                        &result,
+                        Err(error) if matches!(error.kind(), TaskErrorKind::WorkerLost | TaskErrorKind::NoWorkers)
+                    );
+                    if lost {
+                        for ack in &acks {
+                            ack.abandon();
+                        }
+                    }
+                    let ack = match acks.len() {
+                        0 => Ack::none(),
+                        1 => acks.into_iter().next().unwrap_or_else(Ack::none),
+                        _ => Ack::new(move || drop(acks)),
+                    };
+                    Acked::new(result, ack)
+                })
+                .boxed(),
+        }
+    }
+
     /// The explicit escape hatch: a local stream of the handles themselves.
     ///
     /// ```
@@ -448,7 +555,7 @@ async fn retain_one(
 ) -> Option<Arc<Value>> {
     let params = match params {
         Ok(params) => params,
-        Err(error) => return Some(client.failed_value(&input.link, error)),
+        Err(error) => return Some(client.failed_value(&input.link, error).inherit([&input])),
     };
     for _ in 0..RETAIN_ATTEMPTS {
         let (_, verdict) =
@@ -466,27 +573,29 @@ async fn retain_one(
             // ask again there.
             Ok(_) if error.is_worker_lost() => {
                 let Some(target) = client.place() else {
-                    return Some(client.failed_value(
+                    let failed = client.failed_value(
                         &input.link,
                         TaskError::new(
                             TaskErrorKind::NoWorkers,
                             "every worker of the client is lost",
                         ),
-                    ));
+                    );
+                    return Some(failed.inherit([&input]));
                 };
                 input = client.move_to(&input, &target).await;
             }
             // The predicate failed: the item becomes that failure.
-            Ok(_) => return Some(client.failed_value(&input.link, error)),
+            Ok(_) => return Some(client.failed_value(&input.link, error).inherit([&input])),
         }
     }
-    Some(client.failed_value(
+    let failed = client.failed_value(
         &input.link,
         TaskError::new(
             TaskErrorKind::WorkerLost,
             "workers kept being lost while asking retain",
         ),
-    ))
+    );
+    Some(failed.inherit([&input]))
 }
 
 /// The local stream of values returned by [`RemoteStream::gather`].
@@ -506,6 +615,26 @@ impl<T> Stream for Gather<T> {
 impl<T> fmt::Debug for Gather<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Gather").finish_non_exhaustive()
+    }
+}
+
+/// The local stream of acknowledged values returned by [`RemoteStream::gather_acked`].
+#[must_use = "streams do nothing unless polled"]
+pub struct GatherAcked<T> {
+    items: BoxStream<'static, Acked<Result<T, TaskError>>>,
+}
+
+impl<T> Stream for GatherAcked<T> {
+    type Item = Acked<Result<T, TaskError>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.items.poll_next_unpin(cx)
+    }
+}
+
+impl<T> fmt::Debug for GatherAcked<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatherAcked").finish_non_exhaustive()
     }
 }
 

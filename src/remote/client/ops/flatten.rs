@@ -65,7 +65,7 @@ async fn split<T: DeserializeOwned>(client: Client, batch: Arc<Value>) -> Vec<Re
     let (batch, status) = batch.settled().await;
     let failed = |error: TaskError| {
         vec![RemoteFuture::from_shared(
-            client.failed_value(&batch.link, error),
+            client.failed_value(&batch.link, error).inherit([&batch]),
         )]
     };
     let done = match status {

@@ -102,10 +102,12 @@ pub(super) async fn build(
     moved: Option<&mut Moved>,
 ) -> Arc<Value> {
     let Some(target) = target(client, inputs) else {
-        return client.unplaced(crate::TaskError::new(
-            crate::TaskErrorKind::NoWorkers,
-            "every worker of the client is lost",
-        ));
+        return client
+            .unplaced(crate::TaskError::new(
+                crate::TaskErrorKind::NoWorkers,
+                "every worker of the client is lost",
+            ))
+            .inherit(inputs);
     };
     if inputs.is_empty() {
         // An empty `Vec` is the same bytes whatever its type: its length, 0.
@@ -123,10 +125,10 @@ pub(super) async fn build(
     if local.iter().any(|input| input.unsent_error().is_some()) {
         for input in &local {
             if let Some(error) = input.unsent_error() {
-                return client.failed_value(&target, error);
+                return client.failed_value(&target, error).inherit(inputs);
             }
             if let (_, Err(error)) = input.settled().await {
-                return client.failed_value(&target, error);
+                return client.failed_value(&target, error).inherit(inputs);
             }
         }
     }

@@ -81,7 +81,9 @@ impl<T: Portable> RemoteStream<T> {
                     Ok(key) => seen.insert(key).then_some(item),
                     // The item's own failure, or its key function's: it passes as that `Err`.
                     Err(error) => Some(RemoteFuture::from_shared(
-                        client.failed_value(&item.value.link, error),
+                        client
+                            .failed_value(&item.value.link, error)
+                            .inherit([&item.value]),
                     )),
                 };
                 futures::future::ready(kept)
