@@ -268,7 +268,7 @@ impl fmt::Debug for Value {
 }
 
 /// How many times a value is made again before its worker losses count as final.
-const MAX_RECOVERIES: usize = 8;
+pub(crate) const MAX_RECOVERIES: usize = 8;
 
 impl Value {
     /// This value, standing for the same source items as `from` (their acknowledgements are
@@ -433,7 +433,7 @@ impl Value {
     }
 
     /// Makes this value again on a live worker, from its lineage.
-    fn remake(self: &Arc<Self>) -> BoxFuture<'static, Result<Arc<Value>, TaskError>> {
+    pub(crate) fn remake(self: &Arc<Self>) -> BoxFuture<'static, Result<Arc<Value>, TaskError>> {
         let value = Arc::clone(self);
         async move {
             let client = value.client.clone();

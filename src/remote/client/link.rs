@@ -346,6 +346,13 @@ impl Link {
         self.limits.piece
     }
 
+    /// Says that other workers reach this one at `addr`, where it shows `certificate`: values
+    /// may move to and from it worker to worker. (Set by [`connect`](Self::connect) for a
+    /// worker that serves peers, and by the simulation for its workers.)
+    pub(crate) fn serve_peers(&self, addr: SocketAddr, certificate: Bytes) {
+        let _ = self.peer.set(PeerAddress { addr, certificate });
+    }
+
     /// Lets another worker that presents `token` take the value under `key` from this one.
     pub(crate) fn grant(&self, key: Key, token: Token) {
         if self.is_alive() {

@@ -18,8 +18,8 @@ mod stream;
 pub use self::future::RemoteFuture;
 pub(crate) use self::future::Value;
 use self::future::{
-    Deferred, Done, Lineage, Outstanding, PendingRequest, Status, failed_status, made_status,
-    ready_status, status_of,
+    Deferred, Done, Lineage, MAX_RECOVERIES, Outstanding, PendingRequest, Status, failed_status,
+    made_status, ready_status, status_of,
 };
 pub(crate) use self::link::Link;
 pub use self::ops::GatherUnordered;
@@ -829,30 +829,69 @@ impl Client {
         if let Some(bytes) = value.local_bytes() {
             return self.local_value(target, bytes);
         }
-        let (settled, status) = value.settled().await;
-        let done = match status {
-            Ok(done) => done,
-            Err(error) => return self.failed_value(target, error),
-        };
-        if let Some(Some(bytes)) = done.inline.get(settled.output) {
-            return self.local_value(target, bytes.clone());
-        }
-        if Arc::ptr_eq(&settled.link, target) {
-            // Made again on the target itself.
-            return settled;
-        }
-        if target.can_pull_from(&settled.link) {
+        let mut source = Arc::clone(value);
+        for _ in 0..=MAX_RECOVERIES {
+            let (settled, status) = source.settled().await;
+            let done = match status {
+                Ok(done) => done,
+                Err(error) => return self.failed_value(target, error),
+            };
+            if let Some(Some(bytes)) = done.inline.get(settled.output) {
+                return self.local_value(target, bytes.clone());
+            }
+            if Arc::ptr_eq(&settled.link, target) {
+                // Made again on the target itself.
+                return settled;
+            }
+            if !target.is_alive() {
+                // Whatever is sent there is lost: a copy that is made again wherever the task
+                // on it goes next.
+                return self.lost_copy(&settled, target);
+            }
+            if !target.can_pull_from(&settled.link) {
+                source = settled;
+                break;
+            }
             if let Some(pulled) = self.pull(&settled, target).await {
                 return pulled;
             }
+            if settled.link.is_alive() || !target.is_alive() {
+                source = settled;
+                break;
+            }
+            // The holder was lost: make the value again, then bring it over from there.
+            source = match settled.remake().await {
+                Ok(remade) => remade,
+                Err(error) => return self.failed_value(target, error),
+            };
         }
-        match settled.bytes().await {
+        if !target.is_alive() {
+            return self.lost_copy(&source, target);
+        }
+        match source.bytes().await {
             Ok(bytes) => {
                 self.inner.metrics.on_moved(bytes.len(), false);
                 self.scatter_bytes(target, bytes)
             }
             Err(error) => self.failed_value(target, error),
         }
+    }
+
+    /// A copy of `value` meant for `target`, whose worker is lost: it fails as lost, and is
+    /// made again from `value`'s lineage by whatever needs it.
+    fn lost_copy(&self, value: &Arc<Value>, target: &Arc<Link>) -> Arc<Value> {
+        Arc::new(Value {
+            key: self.next_key(),
+            link: Arc::clone(target),
+            status: failed_status(TaskError::worker_lost(target.id)),
+            output: 0,
+            lineage: Mutex::new(value.lineage().clone()),
+            outstanding: Outstanding::answered(),
+            local_only: AtomicBool::new(false),
+            request: None,
+            acks: OnceLock::new(),
+            client: self.clone(),
+        })
     }
 
     /// Has `target`'s worker take a copy of `value` (made, its bytes not here) straight from

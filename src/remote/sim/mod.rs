@@ -45,6 +45,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
@@ -54,8 +55,8 @@ use tokio_util::sync::CancellationToken;
 pub use self::rng::SimRng;
 use crate::remote::client::{Client, Link};
 use crate::remote::proto::{
-    Action, ClientMessage, Failure, FailureKind, Limits, Reply, Run, TaskId, TaskOutput,
-    WorkerSession,
+    Action, ClientMessage, Failure, FailureKind, Grants, Key, Limits, Pull, Reply, Run, TaskId,
+    TaskOutput, WorkerSession, unavailable,
 };
 use crate::remote::registry;
 
@@ -81,6 +82,10 @@ pub struct Faults {
     /// The client's request deadline ([`ConnectConfig::request_timeout`](crate::remote::ConnectConfig::request_timeout));
     /// `None` (the default here) waits for ever.
     pub request_timeout: Option<Duration>,
+    /// Whether values move worker to worker (pulled by one simulated worker from another's
+    /// grants, each pull taking a latency there and one back), as real workers do. Default
+    /// `true`; with `false` every move goes through the client.
+    pub peer_transfer: bool,
 }
 
 impl Faults {
@@ -96,6 +101,7 @@ impl Faults {
             slow: Vec::new(),
             duplicates: Vec::new(),
             request_timeout: None,
+            peer_transfer: true,
         }
     }
 
@@ -150,12 +156,27 @@ impl Faults {
     }
 }
 
-/// What a test can see of one simulated worker.
+/// What a test can see of one simulated worker, and what its peers reach of it.
 #[derive(Debug, Default)]
 struct WorkerView {
     values_held: AtomicUsize,
     alive: AtomicBool,
+    /// The values this worker's client granted to other workers.
+    grants: std::sync::Mutex<Grants>,
+    /// Woken when a grant arrives or the worker dies.
+    granted: tokio::sync::Notify,
 }
+
+impl WorkerView {
+    fn grants(&self) -> std::sync::MutexGuard<'_, Grants> {
+        self.grants
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Every simulated worker's view, by address: where a pull finds its holder.
+type Fabric = Arc<std::sync::RwLock<Vec<(SocketAddr, Arc<WorkerView>)>>>;
 
 /// A running simulation: a client and its simulated workers. See the [module docs](self).
 #[derive(Debug)]
@@ -188,11 +209,16 @@ impl Simulation {
             .map(|i| SocketAddr::from(([10, 0, 0, 1], 7000 + i as u16)))
             .collect();
         let mut views = Vec::with_capacity(workers);
+        let fabric: Fabric = Arc::default();
         let client = Client::over_links(&addrs, |id, metrics| {
             let index = id.index();
             let view = Arc::new(WorkerView::default());
             view.alive.store(true, Ordering::Release);
             views.push(Arc::clone(&view));
+            fabric
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push((id.addr(), Arc::clone(&view)));
             let (outgoing, incoming) = mpsc::unbounded_channel();
             let killed = stop.child_token();
             let closing = killed.clone();
@@ -207,12 +233,16 @@ impl Simulation {
             if let Some(timeout) = faults.request_timeout {
                 link.watch_deadlines(timeout);
             }
+            if faults.peer_transfer {
+                link.serve_peers(id.addr(), bytes::Bytes::from_static(b"simulated"));
+            }
             let worker = SimWorker {
                 index,
                 faults: faults.clone(),
                 rng: rng.fork(),
                 view,
                 limits,
+                fabric: Arc::clone(&fabric),
             };
             tokio::spawn(worker.run(incoming, Arc::downgrade(&link), killed));
             link
@@ -237,6 +267,12 @@ impl Simulation {
             .collect()
     }
 
+    /// How many grants each worker holds for other workers (values granted and not yet
+    /// pulled nor released; 0 for a worker that was killed).
+    pub fn grants_open(&self) -> Vec<usize> {
+        self.workers.iter().map(|w| w.grants().len()).collect()
+    }
+
     /// Which workers are still alive.
     pub fn alive(&self) -> Vec<bool> {
         self.workers
@@ -258,7 +294,11 @@ struct SimWorker {
     rng: SimRng,
     view: Arc<WorkerView>,
     limits: Limits,
+    fabric: Fabric,
 }
+
+/// How long a simulated pull waits for its grant, as a real holder does.
+const GRANT_WAIT: Duration = Duration::from_secs(2);
 
 type Finished = (TaskId, Result<TaskOutput, Failure>);
 
@@ -347,6 +387,10 @@ impl SimWorker {
 
         let view = Arc::clone(&self.view);
         let mut session = WorkerSession::new(self.limits);
+        let mut pulling: FuturesUnordered<BoxFuture<'static, (Key, Result<Bytes, Failure>)>> =
+            FuturesUnordered::new();
+        let mut pull_rng = self.rng.fork();
+        let fabric = Arc::clone(&self.fabric);
         let mut running: FuturesUnordered<BoxFuture<'static, Finished>> = FuturesUnordered::new();
         let slots = self.faults.slots.max(1);
         let mut queued: std::collections::VecDeque<Run> = std::collections::VecDeque::new();
@@ -368,6 +412,9 @@ impl SimWorker {
                     Some((task, outcome)) = running.next(), if !running.is_empty() => {
                         session.finished(task, outcome);
                     }
+                    Some((key, outcome)) = pulling.next(), if !pulling.is_empty() => {
+                        session.pulled(key, outcome);
+                    }
                     message = arrived.recv() => match message {
                         Some(message) => {
                             let known = |name: &str| registry::lookup(name).is_some();
@@ -383,16 +430,28 @@ impl SimWorker {
                     match action {
                         Action::Send(reply) => drop(replies_tx.send(reply)),
                         Action::Run(run) => queued.push_back(run),
-                        // Simulated workers have no addresses, so a client never asks them to
-                        // pull from each other; one that did hears the pull is unavailable.
-                        Action::Offer { .. } | Action::Revoke(_) => {}
-                        Action::Pull(pull) => session.pulled(
-                            pull.key,
-                            Err(Failure::new(
-                                FailureKind::Unavailable,
-                                "simulated workers do not pull from each other",
-                            )),
-                        ),
+                        Action::Offer { token, value } => {
+                            view.grants().offer(token, 0, value);
+                            view.granted.notify_waiters();
+                        }
+                        Action::Revoke(tokens) => view.grants().revoke(&tokens),
+                        Action::Pull(pull) => {
+                            let there = Self::draw(&mut pull_rng, latency);
+                            let back = Self::draw(&mut pull_rng, latency);
+                            let holder = fabric
+                                .read()
+                                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                                .iter()
+                                .find(|(addr, _)| *addr == pull.from.addr)
+                                .map(|(_, view)| Arc::clone(view));
+                            pulling.push(
+                                async move {
+                                    let outcome = sim_pull(holder, &pull, there, back).await;
+                                    (pull.key, outcome)
+                                }
+                                .boxed(),
+                            );
+                        }
                     }
                 }
                 while running.len() < slots {
@@ -427,10 +486,48 @@ impl SimWorker {
         // The connection is gone: the worker forgets this client's values, the client hears it.
         self.view.values_held.store(0, Ordering::Release);
         self.view.alive.store(false, Ordering::Release);
+        *self.view.grants() = Grants::default();
+        self.view.granted.notify_waiters();
         if let Some(link) = link.upgrade() {
             link.lost();
         }
     }
+}
+
+/// One simulated pull: a latency to reach the holder, its grant (waited for a while, as a real
+/// holder does), a latency back; a holder dead at either end gives nothing.
+async fn sim_pull(
+    holder: Option<Arc<WorkerView>>,
+    pull: &Pull,
+    there: Duration,
+    back: Duration,
+) -> Result<Bytes, Failure> {
+    let gone = || unavailable(pull.from.addr, "the holder is gone");
+    let holder = holder.ok_or_else(gone)?;
+    tokio::time::sleep(there).await;
+    let deadline = tokio::time::Instant::now() + GRANT_WAIT;
+    let granted = loop {
+        if !holder.alive.load(Ordering::Acquire) {
+            return Err(gone());
+        }
+        let notified = holder.granted.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if let Some(granted) = holder.grants().take(&pull.from.token) {
+            break granted;
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return Err(unavailable(
+                pull.from.addr,
+                "refused: no grant for this token",
+            ));
+        }
+    };
+    tokio::time::sleep(back).await;
+    if !holder.alive.load(Ordering::Acquire) {
+        return Err(gone());
+    }
+    granted
 }
 
 /// Runs a registered function here and now, as a worker's slot would.
