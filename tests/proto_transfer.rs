@@ -342,6 +342,26 @@ fn pulling_into_a_key_in_use_breaks_the_protocol() {
 }
 
 #[test]
+fn a_key_whose_pull_is_out_stays_in_use_after_release() {
+    // Found by the random test below: the second pull took the first one's answer.
+    let mut session = WorkerSession::new(small());
+    session.handle(pull(1, 5, 9), known).unwrap();
+    session
+        .handle(ClientMessage::Release(vec![Key(5)]), known)
+        .unwrap();
+    assert_eq!(
+        session.handle(pull(2, 5, 9), known),
+        Err(Violation::KeyInUse(Key(5)))
+    );
+    session.pulled(Key(5), Ok(Bytes::from_static(b"v")));
+    let seen = actions(&mut session);
+    assert_eq!(seen.replies.len(), 1);
+    assert_eq!(seen.replies[0].id, 1);
+    // Answered, the key is free again.
+    session.handle(pull(3, 5, 9), known).unwrap();
+}
+
+#[test]
 fn a_paused_worker_refuses_a_pull_typed() {
     let mut session = WorkerSession::new(small());
     session.pause(Some("memory".to_owned()));
@@ -377,4 +397,163 @@ fn a_peer_of_another_version_is_refused_even_with_a_good_token() {
     let (answer, body) = answer_peer(&request, Some(Ok(Bytes::from_static(b"v"))));
     assert!(matches!(answer, PeerAnswer::Refused(_)));
     assert!(body.is_none());
+}
+
+mod random {
+    //! Random sequences of scatters, tasks, grants, pulls and releases against the rules a
+    //! holder and a puller must keep: every pull is answered exactly once; every grant is
+    //! offered at most once, and a grant offered for a key is revoked when the key is released;
+    //! and once everything is released and finished, nothing is held. A failing case prints
+    //! its steps (proptest's shrinking finds a short one).
+    use std::collections::{HashMap, HashSet};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Scatter(u8),
+        Map(u8, u8),
+        Grant(u8),
+        Pull(u8, u8),
+        Pulled(u8, bool),
+        Finish(bool),
+        Release(u8),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0..8u8).prop_map(Step::Scatter),
+            (0..8u8, 0..8u8).prop_map(|(a, b)| Step::Map(a, b)),
+            (0..8u8).prop_map(Step::Grant),
+            (0..8u8, 0..16u8).prop_map(|(k, t)| Step::Pull(k, t)),
+            (0..8u8, any::<bool>()).prop_map(|(k, ok)| Step::Pulled(k, ok)),
+            any::<bool>().prop_map(Step::Finish),
+            (0..8u8).prop_map(Step::Release),
+        ]
+    }
+
+    #[derive(Default)]
+    struct Watch {
+        pulls_asked: HashSet<u64>,
+        pulls_answered: HashMap<u64, usize>,
+        offered: HashMap<Token, Key>,
+        revoked: HashSet<Token>,
+        running: Vec<rivulet::remote::proto::TaskId>,
+        pulling: Vec<Key>,
+    }
+
+    impl Watch {
+        fn drain(&mut self, session: &mut WorkerSession) {
+            let seen = actions(session);
+            for (token, _) in &seen.offers {
+                assert!(
+                    !self.offered.contains_key(token) || self.revoked.contains(token),
+                    "{token:?} offered twice"
+                );
+            }
+            self.revoked.extend(seen.revoked.iter().copied());
+            for reply in &seen.replies {
+                if self.pulls_asked.contains(&reply.id) {
+                    *self.pulls_answered.entry(reply.id).or_default() += 1;
+                }
+            }
+            self.running.extend(seen.runs.iter().map(|run| run.task));
+            self.pulling.extend(seen.pulls.iter().map(|pull| pull.key));
+            self.offered_keys(&seen);
+        }
+
+        /// Offers of made values: each must be revoked once its key is released (a failure
+        /// offered for a key already gone needs no revoking: nothing is held for it).
+        fn offered_keys(&mut self, seen: &Seen) {
+            for (token, value) in &seen.offers {
+                if value.is_ok() {
+                    self.offered.insert(*token, Key(0));
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn grants_and_pulls_keep_their_rules(steps in proptest::collection::vec(step(), 1..60)) {
+            let mut session = WorkerSession::new(small());
+            let mut watch = Watch::default();
+            let mut next_id = 1_u64;
+            let mut next_token = 100_u8;
+            for step in steps {
+                let message = match step {
+                    Step::Scatter(k) => Some(ClientMessage::Scatter { key: Key(u64::from(k)), value: Bytes::from_static(b"v") }),
+                    Step::Map(a, b) => {
+                        next_id += 1;
+                        Some(ClientMessage::Request { id: next_id, request: Request::Submit(map(u64::from(a), u64::from(b))) })
+                    }
+                    Step::Grant(k) => {
+                        // The client draws a fresh token for every grant.
+                        next_token = next_token.wrapping_add(1);
+                        Some(grant(u64::from(k), next_token))
+                    }
+                    Step::Pull(k, t) => {
+                        next_id += 1;
+                        watch.pulls_asked.insert(next_id);
+                        Some(pull(next_id, u64::from(k), t))
+                    }
+                    Step::Pulled(k, ok) => {
+                        let key = Key(u64::from(k));
+                        if let Some(at) = watch.pulling.iter().position(|p| *p == key) {
+                            watch.pulling.remove(at);
+                        }
+                        let outcome = if ok {
+                            Ok(Bytes::from_static(b"pulled"))
+                        } else {
+                            Err(Failure::new(FailureKind::Unavailable, "gone"))
+                        };
+                        session.pulled(key, outcome);
+                        None
+                    }
+                    Step::Finish(ok) => {
+                        if let Some(task) = watch.running.pop() {
+                            let outcome = if ok {
+                                Ok(TaskOutput { values: vec![Bytes::from_static(b"m")], verdict: None })
+                            } else {
+                                Err(Failure::new(FailureKind::Returned, "no"))
+                            };
+                            session.finished(task, outcome);
+                        }
+                        None
+                    }
+                    Step::Release(k) => Some(ClientMessage::Release(vec![Key(u64::from(k))])),
+                };
+                if let Some(message) = message {
+                    // A violation leaves the session as it was; a pull refused so is not asked.
+                    if session.handle(message, known).is_err() {
+                        watch.pulls_asked.remove(&next_id);
+                    }
+                }
+                watch.drain(&mut session);
+            }
+            // Everything in flight ends, everything is released.
+            for key in std::mem::take(&mut watch.pulling) {
+                session.pulled(key, Ok(Bytes::from_static(b"late")));
+            }
+            while let Some(task) = watch.running.pop() {
+                session.finished(task, Ok(TaskOutput { values: vec![Bytes::from_static(b"m")], verdict: None }));
+                watch.drain(&mut session);
+            }
+            session.handle(ClientMessage::Release((0..8).map(Key).collect()), known).unwrap();
+            watch.drain(&mut session);
+            for id in &watch.pulls_asked {
+                prop_assert_eq!(watch.pulls_answered.get(id).copied().unwrap_or(0), 1, "pull {} answered once", id);
+            }
+            prop_assert_eq!(session.values_held(), 0);
+            prop_assert_eq!(session.bytes_held(), 0);
+            prop_assert_eq!(session.pulls_in_flight(), 0);
+            for token in watch.offered.keys() {
+                prop_assert!(watch.revoked.contains(token), "{:?} offered and never revoked", token);
+            }
+        }
+    }
 }

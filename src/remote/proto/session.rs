@@ -484,7 +484,11 @@ impl WorkerSession {
     }
 
     fn check_vacant(&self, key: Key) -> Result<(), Violation> {
-        if self.values.contains_key(&key) || self.pieces.contains_key(&key) {
+        // A key whose pull is still out stays in use even once released: its answer names it.
+        if self.values.contains_key(&key)
+            || self.pieces.contains_key(&key)
+            || self.pulls.contains_key(&key)
+        {
             return Err(Violation::KeyInUse(key));
         }
         Ok(())
