@@ -12,9 +12,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use rivulet::ack::Tracker;
 use rivulet::prelude::*;
-use rivulet::remote::transport::{Identity, Trust};
 use rivulet::remote::{ClientAuth, ConnectConfig};
-use rivulet::worker::{Worker, WorkerAuth, WorkerConfig};
+use rivulet::worker::Worker;
 use rivulet::{Client, TaskErrorKind};
 use support::within;
 
@@ -136,18 +135,10 @@ async fn a_batchs_items_are_done_when_the_batch_is() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_workers_items_are_done_only_once_made_again_and_gathered() {
     const SECRET: &[u8] = b"acks";
-    let mut certs = Vec::new();
-    let mut workers: Vec<Worker> = (0..2)
-        .map(|_| {
-            let identity = Identity::self_signed(vec!["localhost".to_owned()]).unwrap();
-            certs.extend(identity.certs.iter().cloned());
-            Worker::spawn(WorkerConfig::new(identity, WorkerAuth::Secret(SECRET.to_vec())).slots(1))
-                .unwrap()
-        })
-        .collect();
+    let (mut workers, trust) = support::workers::in_process(2, 1, SECRET);
     let client = Client::connect(
         workers.iter().map(Worker::local_addr),
-        ConnectConfig::new(Trust::Pinned(certs), ClientAuth::Secret(SECRET.to_vec())),
+        ConnectConfig::new(trust, ClientAuth::Secret(SECRET.to_vec())),
     )
     .await
     .unwrap();

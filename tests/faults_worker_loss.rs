@@ -2,13 +2,15 @@
 //! order while workers are shut down or killed mid-stream. Real QUIC, real time.
 #![cfg(feature = "remote")]
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use rivulet::prelude::*;
-use rivulet::remote::transport::{Identity, TransportSettings, Trust};
+use rivulet::remote::transport::{TransportSettings, Trust};
 use rivulet::remote::{ClientAuth, ConnectConfig};
-use rivulet::worker::{Worker, WorkerAuth, WorkerConfig, WorkerProcess};
+use rivulet::worker::{Worker, WorkerProcess};
 use rivulet::{Client, TaskError};
 
 #[rivulet::remote]
@@ -47,16 +49,7 @@ fn worker_process_entry() {
 }
 
 fn in_process_workers(n: usize) -> (Vec<Worker>, Trust) {
-    let mut certs = Vec::new();
-    let workers = (0..n)
-        .map(|_| {
-            let identity = Identity::self_signed(vec!["localhost".to_owned()]).unwrap();
-            certs.extend(identity.certs.iter().cloned());
-            Worker::spawn(WorkerConfig::new(identity, WorkerAuth::Secret(SECRET.to_vec())).slots(2))
-                .unwrap()
-        })
-        .collect();
-    (workers, Trust::Pinned(certs))
+    support::workers::in_process(n, 2, SECRET)
 }
 
 async fn process_workers(n: usize, slots: usize) -> Vec<WorkerProcess> {

@@ -53,17 +53,9 @@ fn expected_pair(a: u32, b: u32) -> u64 {
 }
 
 fn workers(n: usize) -> (Vec<Worker>, Vec<SocketAddr>, Trust) {
-    let mut certs = Vec::new();
-    let workers: Vec<Worker> = (0..n)
-        .map(|_| {
-            let identity = Identity::self_signed(vec!["localhost".to_owned()]).unwrap();
-            certs.extend(identity.certs.iter().cloned());
-            Worker::spawn(WorkerConfig::new(identity, WorkerAuth::Secret(SECRET.to_vec())).slots(2))
-                .unwrap()
-        })
-        .collect();
+    let (workers, trust) = support::workers::in_process(n, 2, SECRET);
     let addrs = workers.iter().map(Worker::local_addr).collect();
-    (workers, addrs, Trust::Pinned(certs))
+    (workers, addrs, trust)
 }
 
 async fn connect(addrs: Vec<SocketAddr>, trust: Trust, peer_transfer: bool) -> Client {

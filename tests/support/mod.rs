@@ -14,6 +14,8 @@ pub(crate) mod node;
 #[cfg(feature = "remote")]
 pub(crate) mod raw_client;
 pub(crate) mod tempdir;
+#[cfg(feature = "remote")]
+pub(crate) mod workers;
 
 use std::future::Future;
 use std::time::Duration;
