@@ -73,9 +73,14 @@ pub(crate) struct Link {
     /// Where other workers reach this one, if it serves them values (see
     /// [`ConnectConfig::peer_transfer`]).
     peer: OnceLock<PeerAddress>,
-    /// Workers this one could not pull from: values from them come through the client.
-    unreachable: Mutex<Vec<SocketAddr>>,
+    /// Workers this one could not pull from, and when: values from them come through the
+    /// client for a while ([`UNREACHABLE_FOR`]).
+    unreachable: Mutex<Vec<(SocketAddr, Instant)>>,
 }
+
+/// How long values between two workers go through the client after one could not pull from
+/// the other, before a pull is tried again (a network that heals, a worker that restarted).
+const UNREACHABLE_FOR: Duration = Duration::from_secs(30);
 
 /// How another worker reaches a worker: its address and certificate, as the client saw them.
 #[derive(Debug, Clone)]
@@ -377,17 +382,18 @@ impl Link {
         let (Some(_), Some(there)) = (self.peer.get(), holder.peer.get()) else {
             return false;
         };
-        !lock_list(&self.unreachable).contains(&there.addr)
+        let mut unreachable = lock_list(&self.unreachable);
+        unreachable.retain(|(_, since)| since.elapsed() < UNREACHABLE_FOR);
+        !unreachable.iter().any(|(addr, _)| *addr == there.addr)
     }
 
-    /// Notes that this worker could not pull from `holder`: from now on values between
+    /// Notes that this worker could not pull from `holder`: for a while, values between
     /// them go through the client.
     pub(crate) fn cannot_pull_from(&self, holder: &Link) {
         if let Some(there) = holder.peer.get() {
             let mut unreachable = lock_list(&self.unreachable);
-            if !unreachable.contains(&there.addr) {
-                unreachable.push(there.addr);
-            }
+            unreachable.retain(|(addr, _)| *addr != there.addr);
+            unreachable.push((there.addr, Instant::now()));
         }
     }
 

@@ -189,7 +189,7 @@ pub struct ConnectConfig {
     /// worker (the client grants it to the worker that needs it), rather than through the
     /// client. Only with [`ClientAuth::Secret`]: workers that take clients by certificate
     /// serve no peers. Should a worker fail to reach another, values between those two go
-    /// through the client from then on. Default `true`.
+    /// through the client for the next 30 s. Default `true`.
     pub peer_transfer: bool,
 }
 
