@@ -314,6 +314,98 @@ async fn a_group_without_an_id_or_brokers_that_do_not_answer_are_typed_errors() 
     .await;
 }
 
+/// The tansu binary `.ci/brokers` installed, if any.
+fn tansu() -> Option<std::path::PathBuf> {
+    let root = std::env::var("RIVULET_TANSU_ROOT").unwrap_or_else(|_| "/opt/tansu".to_owned());
+    let installed = std::path::Path::new(&root).join("bin/tansu");
+    if installed.is_file() {
+        return Some(installed);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("tansu"))
+        .find(|p| p.is_file())
+}
+
+#[tokio::test]
+async fn a_broker_that_goes_away_is_a_typed_error_for_the_source_and_the_sink() {
+    bounded(async {
+        let Some(tansu) = tansu() else {
+            let required = std::env::var("RIVULET_REQUIRE_BROKERS").is_ok_and(|v| v == "1");
+            assert!(
+                !required,
+                "RIVULET_REQUIRE_BROKERS=1 but no tansu binary (.ci/brokers)"
+            );
+            eprintln!("SKIPPED: no tansu binary to start a broker of our own; run .ci/brokers");
+            return;
+        };
+        // A broker of this test's own, on a free port of the loopback, to kill.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let broker = format!("127.0.0.1:{port}");
+        let url = format!("tcp://{broker}");
+        let mut server = tokio::process::Command::new(tansu)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut up = false;
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(&broker).await.is_ok() {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(up, "our tansu never listened on {broker}");
+
+        let topic = unique("rivulet-goes-away");
+        create_topic(&broker, &topic, 1).await;
+        let mut config = producer_config(&broker);
+        config.set("message.timeout.ms", "3000");
+        let mut sink = to_kafka(&config, 4).unwrap();
+        sink.send(KafkaMessage::new(&topic, "before").partition(0))
+            .await
+            .unwrap();
+        let group = unique("rivulet-goes-away");
+        let mut source = from_kafka([&topic], consumer_config(&broker, &group));
+        let before = next(&mut source).await.unwrap();
+        assert_eq!(text(&before), "before");
+        drop(before);
+
+        server.start_kill().unwrap();
+        server.wait().await.unwrap();
+        let item = next(&mut source).await;
+        assert!(
+            matches!(item, Err(SourceError::Connector { .. })),
+            "the source says the broker is gone: {item:?}"
+        );
+        let sent = tokio::time::timeout(
+            Duration::from_secs(30),
+            sink.send(KafkaMessage::new(&topic, "after").partition(0)),
+        )
+        .await
+        .expect("the delivery report came");
+        assert!(
+            matches!(sent, Err(rivulet::sinks::SinkError::Connector { .. })),
+            "the sink says the message was not delivered: {sent:?}"
+        );
+    })
+    .await;
+}
+
 /// V80: T1:v0, T2:v1, T1:v2, T2:v3 into zip_latest, zip and combine_latest; the commits are
 /// streamz's: zip_latest (T1=2, T2=1), zip (T1=2, T2=2), combine_latest (T1=1, T2=1).
 #[tokio::test]

@@ -232,9 +232,8 @@ impl KafkaBatched {
         self
     }
 
-    /// The longest payload kept, in bytes (default
-    /// [`DEFAULT_MAX_RECORD_SIZE`](crate::sources::DEFAULT_MAX_RECORD_SIZE)); a longer one is a
-    /// [`SourceError::RecordTooLong`] item.
+    /// The longest payload kept, in bytes (default [`DEFAULT_MAX_RECORD_SIZE`], 1 MiB); a longer
+    /// one is a [`SourceError::RecordTooLong`] item.
     ///
     /// # Panics
     /// If `bytes` is zero.
