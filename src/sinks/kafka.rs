@@ -62,8 +62,8 @@ pub fn to_kafka(config: &ClientConfig, max_in_flight: usize) -> Result<KafkaSink
 /// [`start_send`](futures::Sink::start_send). Messages of one partition are delivered in order
 /// when the producer is idempotent (`enable.idempotence=true`) or keeps one request in flight.
 ///
-/// Dropping the sink drops the producer on a blocking thread, since librdkafka waits there for
-/// its requests.
+/// Dropping the sink frees the producer on a thread of its own, since librdkafka waits there for
+/// its threads.
 ///
 /// ```no_run
 /// use futures::SinkExt;
@@ -200,9 +200,13 @@ impl Drop for KafkaSink {
         let Some(producer) = self.producer.take() else {
             return;
         };
-        // Destroying a producer waits for librdkafka's threads: not on a runtime thread.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn_blocking(move || drop(producer));
+        // Destroying a producer waits for librdkafka's threads: not on a runtime thread, nor on
+        // a blocking one that a runtime shutting down would wait for.
+        let closing = std::thread::Builder::new()
+            .name("rivulet-kafka-close".to_owned())
+            .spawn(move || drop(producer));
+        if let Err(e) = closing {
+            tracing::warn!(error = %e, "kafka: no thread to close the producer on");
         }
     }
 }

@@ -18,7 +18,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::stream::{BoxStream, SelectAll};
 use futures::{FutureExt, Stream, StreamExt};
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
@@ -132,8 +134,8 @@ impl KafkaMessage {
 /// The consumer starts at the first poll, which must run inside a tokio runtime, and reads ahead
 /// within librdkafka's bounds (`queued.max.messages.kbytes`). Dropping the stream stops the
 /// reading; items that finish within [`close_timeout`](KafkaBatched::close_timeout) after are
-/// still committed, then the consumer leaves the group (on a blocking thread, since that waits for
-/// the brokers).
+/// still committed, then the consumer leaves the group (on a thread of its own, since that waits
+/// for the brokers; as long as they do not answer, when they are gone).
 ///
 /// ```no_run
 /// use rivulet::prelude::*;
@@ -401,7 +403,7 @@ impl ClientContext for Callbacks {
 }
 
 impl ConsumerContext for Callbacks {
-    fn pre_rebalance(&self, rebalance: &Rebalance<'_>) {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(partitions) = rebalance {
             let mut generations = lock(&self.shared.generations);
             for p in partitions.elements() {
@@ -414,6 +416,35 @@ impl ConsumerContext for Callbacks {
 }
 
 type KafkaConsumer = StreamConsumer<Callbacks>;
+
+/// The consumer, closed on a thread of its own once the last holder lets it go: closing leaves
+/// the group and waits for the brokers (as long as they do not answer), which no runtime thread
+/// may do, nor a runtime that shuts down wait for.
+struct Closing(Option<KafkaConsumer>);
+
+impl std::ops::Deref for Closing {
+    type Target = KafkaConsumer;
+
+    fn deref(&self) -> &KafkaConsumer {
+        // Only `drop` takes it.
+        self.0
+            .as_ref()
+            .expect("the consumer is there until dropped")
+    }
+}
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        if let Some(consumer) = self.0.take() {
+            let closing = std::thread::Builder::new()
+                .name("rivulet-kafka-close".to_owned())
+                .spawn(move || drop(consumer));
+            if let Err(e) = closing {
+                tracing::warn!(error = %e, "kafka: no thread to close the consumer on");
+            }
+        }
+    }
+}
 
 /// A partition's tracker for the commit task: commit `watch`'s offsets while `generation` holds.
 struct Registration {
@@ -430,7 +461,7 @@ enum Fetched {
 }
 
 struct Running {
-    consumer: Arc<KafkaConsumer>,
+    consumer: Arc<Closing>,
     shared: Arc<Shared>,
     errors: mpsc::Receiver<String>,
     /// A message read for a batch it did not belong to: the next batch starts with it.
@@ -462,12 +493,11 @@ impl Running {
                 shared: Arc::clone(&shared),
             })
             .map_err(|e| connector("creating the consumer", e))?;
-        let consumer = Arc::new(consumer);
+        let consumer = Arc::new(Closing(Some(consumer)));
         let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
-        if let Err(e) = consumer.subscribe(&topics) {
-            close(consumer);
-            return Err(connector("subscribing", e));
-        }
+        consumer
+            .subscribe(&topics)
+            .map_err(|e| connector("subscribing", e))?;
         let (registrations, registered) = mpsc::unbounded_channel();
         tokio::spawn(commit_loop(
             Arc::clone(&consumer),
@@ -580,9 +610,9 @@ impl Running {
 }
 
 /// Commits each partition's offsets as its tracker moves, while the partition is still ours.
-/// When the source is gone, goes on for `close_timeout`, then closes the consumer.
+/// When the source is gone, goes on for `close_timeout`, then lets the consumer go.
 async fn commit_loop(
-    consumer: Arc<KafkaConsumer>,
+    consumer: Arc<Closing>,
     mut registered: mpsc::UnboundedReceiver<Registration>,
     shared: Arc<Shared>,
     close_timeout: Duration,
@@ -620,7 +650,7 @@ async fn commit_loop(
     })
     .await;
     drop(commits);
-    close(consumer);
+    drop(consumer); // the last holder closes it, on a thread of its own
 }
 
 /// The committed positions of a registration's tracker, as they move, until it is gone.
@@ -635,14 +665,4 @@ fn positions(r: Registration) -> BoxStream<'static, (PartitionKey, u64, i64)> {
         }
     })
     .boxed()
-}
-
-/// Leaves the group and frees the consumer on a blocking thread: that waits for the brokers.
-fn close(consumer: Arc<KafkaConsumer>) {
-    match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => {
-            runtime.spawn_blocking(move || drop(consumer));
-        }
-        Err(_) => drop(consumer),
-    }
 }
