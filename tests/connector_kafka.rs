@@ -680,7 +680,10 @@ async fn a_killed_pipeline_processes_every_message_at_least_once() {
         create_topic(BROKER, &topic, 1).await;
         let group = unique("rivulet-crash");
         let payloads: Vec<String> = (0..300).map(|i| format!("m{i}")).collect();
-        publish_fast(&topic, &payloads).await;
+        // One message per record batch: tansu 0.6.0 answers a fetch from an offset inside a
+        // batch with the batches after it, so a restart from a commit inside a batch of many
+        // would skip the rest of that batch (a broker's bug, not the source's).
+        publish(&topic, Some(0), &payloads).await;
 
         let mut run = Pipeline::start(&topic, &group, "slow");
         let mut done = BTreeSet::new();
@@ -696,9 +699,17 @@ async fn a_killed_pipeline_processes_every_message_at_least_once() {
             }
         }
         assert!(done.len() < 300, "killed mid-stream");
-        // What the broker has once the dead process's last commits are in.
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let commit = committed(&group, &topic, 1).await[0].unwrap_or(0);
+        // What the broker has once the dead process's last commits are in (the broker may still
+        // be working through them for a moment): the same answer twice, a second apart.
+        let mut commit = committed(&group, &topic, 1).await[0].unwrap_or(0);
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let again = committed(&group, &topic, 1).await[0].unwrap_or(0);
+            if again == commit {
+                break;
+            }
+            commit = again;
+        }
         let contiguous = (0..).take_while(|o| done.contains(o)).count();
         assert!(
             commit <= i64::try_from(contiguous).unwrap(),
@@ -720,19 +731,4 @@ async fn a_killed_pipeline_processes_every_message_at_least_once() {
         run.kill().await;
     })
     .await;
-}
-
-/// Publishes `payloads` to partition 0 with many in flight (an idempotent producer keeps their
-/// order).
-async fn publish_fast(topic: &str, payloads: &[String]) {
-    let mut config = producer_config(BROKER);
-    config.set("enable.idempotence", "true");
-    let mut sink = to_kafka(&config, 64).unwrap();
-    let messages = payloads
-        .iter()
-        .map(|p| Ok(KafkaMessage::new(topic, p.clone()).partition(0)));
-    sink.send_all(&mut futures::stream::iter(messages))
-        .await
-        .unwrap();
-    sink.close().await.unwrap();
 }
