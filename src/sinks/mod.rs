@@ -16,6 +16,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "kafka")]
+pub mod kafka;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
 #[cfg(feature = "nats")]
@@ -26,8 +28,8 @@ pub mod websocket;
 
 pub use textfile::TextFileSink;
 
-/// What a publisher (`sinks::mqtt`, `sinks::nats`, behind their features) reports when the broker does
-/// not take a message.
+/// What a publisher (`sinks::kafka`, `sinks::mqtt`, `sinks::nats`, behind their features) reports
+/// when the broker does not take a message.
 ///
 /// ```
 /// let err = rivulet::sinks::SinkError::Closed;

@@ -29,6 +29,8 @@ use std::path::PathBuf;
 mod filenames;
 #[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
 #[cfg(feature = "nats")]
