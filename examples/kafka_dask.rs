@@ -15,12 +15,9 @@
 //! commits the input only up to what is in the output: killed and run again on the same topics,
 //! it would go on from there. It ends once every line is counted, printing the group's commit.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::SinkExt;
-use rivulet::Ack;
 use rivulet::prelude::*;
 use rivulet::sinks::kafka::to_kafka;
 use rivulet::sources::kafka::rdkafka::admin::{
@@ -94,16 +91,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     sink.send_all(&mut futures::stream::iter(lines)).await?;
     println!("published {} lines to {input}", args.lines);
 
-    // The pipeline. The acks wait here, in order, for the results that gather brings back in
-    // the same order.
+    // The pipeline. Each batch's ack stays here with the batch while its words are counted on
+    // a worker, and comes back with the result (`gather_acked`).
     let client = rivulet::Client::local(2).await?;
     let mut consumer = ClientConfig::new();
     consumer
         .set("bootstrap.servers", &args.broker)
         .set("group.id", &group)
         .set("auto.offset.reset", "earliest");
-    let waiting: Arc<Mutex<VecDeque<Ack>>> = Arc::default();
-    let held = Arc::clone(&waiting);
     let mut results = from_kafka_batched([&input], consumer)
         .max_batch_size(16)
         .filter_map(|batch| async move {
@@ -111,37 +106,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .map_err(|e| eprintln!("kafka_dask: skipped: {e}"))
                 .ok()
         })
-        .map(move |batch| {
-            let (messages, ack) = batch.into_parts();
-            held.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push_back(ack);
-            let lines: Vec<String> = messages
-                .iter()
-                .map(|m| String::from_utf8_lossy(&m.payload).into_owned())
-                .collect();
-            lines
+        .map(|batch| {
+            batch.map(|messages| {
+                messages
+                    .iter()
+                    .map(|m| String::from_utf8_lossy(&m.payload).into_owned())
+                    .collect::<Vec<String>>()
+            })
         })
         .scatter(&client)
         .map(count_words)
         .buffered(8)
-        .gather()
-        .map(move |result| {
-            let ack = waiting
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .pop_front();
-            (result, ack)
-        });
+        .gather_acked();
 
     let mut out = to_kafka(&producer, 64)?;
     let (mut counted, mut words, mut batches) = (0, 0, 0);
     while counted < args.lines {
-        let Some((result, ack)) =
+        let Some(counted_batch) =
             tokio::time::timeout(Duration::from_secs(60), results.next()).await?
         else {
             return Err("the pipeline ended".into());
         };
+        let (result, ack) = counted_batch.into_parts();
         let (n, w) = result?;
         // Resolves when the broker has the result; only then is the input batch done.
         out.send(KafkaMessage::new(&output, format!("{n} lines, {w} words")))
