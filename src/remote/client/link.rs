@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::future::Value;
+use super::lock;
 use super::{ClientAuth, ClientError, ConnectConfig};
 use crate::remote::obs::{InFlight as Recorded, Metrics};
 use crate::remote::proto::{
@@ -382,7 +383,7 @@ impl Link {
         let (Some(_), Some(there)) = (self.peer.get(), holder.peer.get()) else {
             return false;
         };
-        let mut unreachable = lock_list(&self.unreachable);
+        let mut unreachable = lock(&self.unreachable);
         unreachable.retain(|(_, since)| since.elapsed() < UNREACHABLE_FOR);
         !unreachable.iter().any(|(addr, _)| *addr == there.addr)
     }
@@ -391,7 +392,7 @@ impl Link {
     /// them go through the client.
     pub(crate) fn cannot_pull_from(&self, holder: &Link) {
         if let Some(there) = holder.peer.get() {
-            let mut unreachable = lock_list(&self.unreachable);
+            let mut unreachable = lock(&self.unreachable);
             unreachable.retain(|(addr, _)| *addr != there.addr);
             unreachable.push((there.addr, Instant::now()));
         }
@@ -572,9 +573,4 @@ fn closed_here(error: &StreamError) -> bool {
             quinn::ConnectionError::LocallyClosed
         ))
     )
-}
-
-/// Locks a list whose holders only read or push: a panic cannot leave it half-done.
-fn lock_list<T>(list: &Mutex<Vec<T>>) -> MutexGuard<'_, Vec<T>> {
-    list.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -566,18 +566,8 @@ impl Client {
     /// it takes them along ([`Request::SubmitWith`]).
     pub(crate) fn local_value(&self, link: &Arc<Link>, bytes: Bytes) -> Arc<Value> {
         link.note_placed();
-        Arc::new(Value {
-            key: self.next_key(),
-            link: Arc::clone(link),
-            status: ready_status(bytes.clone()),
-            output: 0,
-            lineage: Mutex::new(Lineage::Bytes(bytes)),
-            outstanding: Outstanding::answered(),
-            local_only: AtomicBool::new(true),
-            request: None,
-            acks: OnceLock::new(),
-            client: self.clone(),
-        })
+        let status = ready_status(bytes.clone());
+        self.answered_value(link, self.next_key(), status, Lineage::Bytes(bytes), true)
     }
 
     /// Keeps `bytes` on `link`'s worker; the client keeps them too, to scatter them again
@@ -586,19 +576,9 @@ impl Client {
         let key = self.next_key();
         link.note_placed();
         link.scatter(key, bytes.clone());
-        Arc::new(Value {
-            key,
-            link: Arc::clone(link),
-            // The bytes are here: the value is as good as done, whatever becomes of its worker.
-            status: ready_status(bytes.clone()),
-            output: 0,
-            lineage: Mutex::new(Lineage::Bytes(bytes)),
-            outstanding: Outstanding::answered(),
-            local_only: AtomicBool::new(false),
-            request: None,
-            acks: OnceLock::new(),
-            client: self.clone(),
-        })
+        // The bytes are here: the value is as good as done, whatever becomes of its worker.
+        let status = ready_status(bytes.clone());
+        self.answered_value(link, key, status, Lineage::Bytes(bytes), false)
     }
 
     /// A value that failed before it was placed anywhere.
@@ -870,7 +850,7 @@ impl Client {
         }
         match source.bytes().await {
             Ok(bytes) => {
-                self.inner.metrics.on_moved(bytes.len(), false);
+                self.inner.metrics.on_moved(bytes.len() as u64, false);
                 self.scatter_bytes(target, bytes)
             }
             Err(error) => self.failed_value(target, error),
@@ -880,18 +860,9 @@ impl Client {
     /// A copy of `value` meant for `target`, whose worker is lost: it fails as lost, and is
     /// made again from `value`'s lineage by whatever needs it.
     fn lost_copy(&self, value: &Arc<Value>, target: &Arc<Link>) -> Arc<Value> {
-        Arc::new(Value {
-            key: self.next_key(),
-            link: Arc::clone(target),
-            status: failed_status(TaskError::worker_lost(target.id)),
-            output: 0,
-            lineage: Mutex::new(value.lineage().clone()),
-            outstanding: Outstanding::answered(),
-            local_only: AtomicBool::new(false),
-            request: None,
-            acks: OnceLock::new(),
-            client: self.clone(),
-        })
+        let status = failed_status(TaskError::worker_lost(target.id));
+        let lineage = value.lineage().clone();
+        self.answered_value(target, self.next_key(), status, lineage, false)
     }
 
     /// Has `target`'s worker take a copy of `value` (made, its bytes not here) straight from
@@ -910,23 +881,11 @@ impl Client {
         match answer {
             Ok(Ok(Response::Done { sizes, .. })) => {
                 let size = sizes.first().copied().unwrap_or(0);
-                self.inner
-                    .metrics
-                    .on_moved(usize::try_from(size).unwrap_or(usize::MAX), true);
+                self.inner.metrics.on_moved(size, true);
                 tracing::debug!(key = ?value.key, from = %value.link.id, to = %target.id, size, "pulled worker to worker");
-                Some(Arc::new(Value {
-                    key,
-                    link: Arc::clone(target),
-                    status: made_status(size),
-                    output: 0,
-                    // Made again as the original would be, should the target be lost.
-                    lineage: Mutex::new(value.lineage().clone()),
-                    outstanding: Outstanding::answered(),
-                    local_only: AtomicBool::new(false),
-                    request: None,
-                    acks: OnceLock::new(),
-                    client: self.clone(),
-                }))
+                // Made again as the original would be, should the target be lost.
+                let lineage = value.lineage().clone();
+                Some(self.answered_value(target, key, made_status(size), lineage, false))
             }
             answered => {
                 // The key holds the failure there, if the target is still up: free it.
@@ -971,14 +930,33 @@ impl Client {
 
     /// A value that failed before it was sent: it carries `error` and nothing to release.
     pub(crate) fn failed_value(&self, link: &Arc<Link>, error: TaskError) -> Arc<Value> {
+        self.answered_value(
+            link,
+            self.next_key(),
+            failed_status(error),
+            Lineage::Unsent,
+            false,
+        )
+    }
+
+    /// A value under `key` on `link`'s worker whose status is known already (no request of its
+    /// own is out): the one shape of every value that is not a task's output.
+    fn answered_value(
+        &self,
+        link: &Arc<Link>,
+        key: Key,
+        status: Status,
+        lineage: Lineage,
+        local_only: bool,
+    ) -> Arc<Value> {
         Arc::new(Value {
-            key: self.next_key(),
+            key,
             link: Arc::clone(link),
-            status: failed_status(error),
+            status,
             output: 0,
-            lineage: Mutex::new(Lineage::Unsent),
+            lineage: Mutex::new(lineage),
             outstanding: Outstanding::answered(),
-            local_only: AtomicBool::new(false),
+            local_only: AtomicBool::new(local_only),
             request: None,
             acks: OnceLock::new(),
             client: self.clone(),

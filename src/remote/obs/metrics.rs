@@ -645,13 +645,13 @@ impl Metrics {
 
     /// A value of `bytes` bytes was moved to another worker: directly between the workers, or
     /// through the client.
-    pub(crate) fn on_moved(&self, bytes: usize, between_workers: bool) {
+    pub(crate) fn on_moved(&self, bytes: u64, between_workers: bool) {
         let counter = if between_workers {
             &self.totals.moved_between_workers
         } else {
             &self.totals.moved_through_client
         };
-        counter.fetch_add(bytes as u64, Ordering::Relaxed);
+        counter.fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// Bytes of values a task needed on another worker than theirs that came through this

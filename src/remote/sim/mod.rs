@@ -55,10 +55,11 @@ use tokio_util::sync::CancellationToken;
 pub use self::rng::SimRng;
 use crate::remote::client::{Client, Link};
 use crate::remote::proto::{
-    Action, ClientMessage, Failure, FailureKind, Grants, Key, Limits, Pull, Reply, Run, TaskId,
-    TaskOutput, WorkerSession, unavailable,
+    Action, ClientMessage, Failure, FailureKind, Key, Limits, Pull, Reply, Run, TaskId, TaskOutput,
+    WorkerSession, unavailable,
 };
 use crate::remote::registry;
+use crate::remote::worker::{GRANT_WAIT, GrantBoard};
 
 /// What goes wrong in a simulated run, and when (in simulated time from the start).
 #[derive(Debug, Clone)]
@@ -161,18 +162,8 @@ impl Faults {
 struct WorkerView {
     values_held: AtomicUsize,
     alive: AtomicBool,
-    /// The values this worker's client granted to other workers.
-    grants: std::sync::Mutex<Grants>,
-    /// Woken when a grant arrives or the worker dies.
-    granted: tokio::sync::Notify,
-}
-
-impl WorkerView {
-    fn grants(&self) -> std::sync::MutexGuard<'_, Grants> {
-        self.grants
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
+    /// The values this worker's client granted to other workers (a real worker's board).
+    grants: GrantBoard,
 }
 
 /// Every simulated worker's view, by address: where a pull finds its holder.
@@ -270,7 +261,7 @@ impl Simulation {
     /// How many grants each worker holds for other workers (values granted and not yet
     /// pulled nor released; 0 for a worker that was killed).
     pub fn grants_open(&self) -> Vec<usize> {
-        self.workers.iter().map(|w| w.grants().len()).collect()
+        self.workers.iter().map(|w| w.grants.len()).collect()
     }
 
     /// Which workers are still alive.
@@ -296,9 +287,6 @@ struct SimWorker {
     limits: Limits,
     fabric: Fabric,
 }
-
-/// How long a simulated pull waits for its grant, as a real holder does.
-const GRANT_WAIT: Duration = Duration::from_secs(2);
 
 type Finished = (TaskId, Result<TaskOutput, Failure>);
 
@@ -431,10 +419,9 @@ impl SimWorker {
                         Action::Send(reply) => drop(replies_tx.send(reply)),
                         Action::Run(run) => queued.push_back(run),
                         Action::Offer { token, value } => {
-                            view.grants().offer(token, 0, value);
-                            view.granted.notify_waiters();
+                            view.grants.offer(token, 0, value);
                         }
-                        Action::Revoke(tokens) => view.grants().revoke(&tokens),
+                        Action::Revoke(tokens) => view.grants.revoke(&tokens),
                         Action::Pull(pull) => {
                             let there = Self::draw(&mut pull_rng, latency);
                             let back = Self::draw(&mut pull_rng, latency);
@@ -486,8 +473,7 @@ impl SimWorker {
         // The connection is gone: the worker forgets this client's values, the client hears it.
         self.view.values_held.store(0, Ordering::Release);
         self.view.alive.store(false, Ordering::Release);
-        *self.view.grants() = Grants::default();
-        self.view.granted.notify_waiters();
+        self.view.grants.close();
         if let Some(link) = link.upgrade() {
             link.lost();
         }
@@ -505,24 +491,16 @@ async fn sim_pull(
     let gone = || unavailable(pull.from.addr, "the holder is gone");
     let holder = holder.ok_or_else(gone)?;
     tokio::time::sleep(there).await;
-    let deadline = tokio::time::Instant::now() + GRANT_WAIT;
-    let granted = loop {
-        if !holder.alive.load(Ordering::Acquire) {
-            return Err(gone());
-        }
-        let notified = holder.granted.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        if let Some(granted) = holder.grants().take(&pull.from.token) {
-            break granted;
-        }
-        if tokio::time::timeout_at(deadline, notified).await.is_err() {
-            return Err(unavailable(
-                pull.from.addr,
-                "refused: no grant for this token",
-            ));
-        }
-    };
+    // The holder's board waits as a real holder's does; it closes when the holder dies.
+    let granted = holder
+        .grants
+        .take_within(&pull.from.token, GRANT_WAIT)
+        .await;
+    if !holder.alive.load(Ordering::Acquire) {
+        return Err(gone());
+    }
+    let granted =
+        granted.ok_or_else(|| unavailable(pull.from.addr, "refused: no grant for this token"))?;
     tokio::time::sleep(back).await;
     if !holder.alive.load(Ordering::Acquire) {
         return Err(gone());

@@ -184,8 +184,10 @@ pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<
                         drop(replies.send(reply, weight));
                     }
                     Action::Run(run) => backlog.push_back(run),
-                    Action::Offer { token, value } => shared.peers.offer(token, grantor, value),
-                    Action::Revoke(tokens) => shared.peers.revoke(&tokens),
+                    Action::Offer { token, value } => {
+                        shared.peers.grants.offer(token, grantor, value);
+                    }
+                    Action::Revoke(tokens) => shared.peers.grants.revoke(&tokens),
                     Action::Pull(pull) => {
                         pulling += 1;
                         let peers = Arc::clone(&shared);
@@ -244,7 +246,7 @@ pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<
         }
     }
     stray_streams.abort();
-    shared.peers.revoke_all(grantor);
+    shared.peers.grants.revoke_all(grantor);
     track_values(held, 0);
     shared.bytes_held.fetch_sub(bytes_held, Ordering::AcqRel);
     // Dropping the session, the backlog and the channel frees this client's values and queued

@@ -28,6 +28,7 @@ use tracing::debug;
 
 pub use self::cli::{Args, main_with};
 use self::peer::Peers;
+pub(crate) use self::peer::{GRANT_WAIT, GrantBoard};
 pub(crate) use self::process::exit_if_worker_without_entry;
 pub use self::process::{SpawnError, WORKER_ENV, WorkerProcess, run_if_worker};
 use self::slots::SlotPool;

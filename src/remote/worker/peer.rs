@@ -24,7 +24,7 @@ use crate::remote::transport::{
 
 /// How long a peer's request waits for its grant to arrive (the client sends the grant to the
 /// holder and the pull to the puller at the same time; the grant is almost always first).
-const GRANT_WAIT: Duration = Duration::from_secs(2);
+pub(crate) const GRANT_WAIT: Duration = Duration::from_secs(2);
 
 /// How many requests may wait for a grant at once, over all peers (each holds a stream).
 const MAX_WAITING: usize = 64;
@@ -38,14 +38,80 @@ const MAX_PULLS: usize = 8;
 /// How long connecting to a peer, and its answer's first frame, may take.
 const PEER_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A holder's grants, with a wake-up for the peers' requests that wait for theirs: the part of
+/// the holder both the worker's peer server and the simulation's workers use.
+#[derive(Debug, Default)]
+pub(crate) struct GrantBoard {
+    grants: Mutex<Grants>,
+    /// Woken whenever a grant arrives (or the board closes).
+    granted: Notify,
+    /// Set once the holder is gone: nothing waits any more.
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl GrantBoard {
+    pub(crate) fn offer(&self, token: Token, grantor: Grantor, value: Result<Bytes, Failure>) {
+        lock(&self.grants).offer(token, grantor, value);
+        self.granted.notify_waiters();
+    }
+
+    pub(crate) fn revoke(&self, tokens: &[Token]) {
+        lock(&self.grants).revoke(tokens);
+    }
+
+    pub(crate) fn revoke_all(&self, grantor: Grantor) {
+        lock(&self.grants).revoke_all(grantor);
+    }
+
+    /// How many grants are open.
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.grants).len()
+    }
+
+    /// The holder is gone: every grant ends, and no request waits for one any more.
+    pub(crate) fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        *lock(&self.grants) = Grants::default();
+        self.granted.notify_waiters();
+    }
+
+    /// The grant for `token` if there is one, or once it arrives within `wait`; taken.
+    pub(crate) async fn take_within(
+        &self,
+        token: &Token,
+        wait: Duration,
+    ) -> Option<Result<Bytes, Failure>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let notified = self.granted.notified();
+            tokio::pin!(notified);
+            // Registered before looking, so a grant arriving in between is not missed.
+            notified.as_mut().enable();
+            if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+                return None;
+            }
+            if let Some(granted) = lock(&self.grants).take(token) {
+                return Some(granted);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    /// The grant for `token`, without waiting.
+    fn take_now(&self, token: &Token) -> Option<Result<Bytes, Failure>> {
+        lock(&self.grants).take(token)
+    }
+}
+
 /// A worker's side of worker-to-worker transfer.
 pub(super) struct Peers {
     /// The worker's endpoint, which also dials peers (set once it is bound).
     endpoint: OnceLock<quinn::Endpoint>,
     transport: TransportSettings,
-    grants: Mutex<Grants>,
-    /// Woken whenever a grant arrives, for the requests that wait for theirs.
-    granted: Notify,
+    pub(super) grants: GrantBoard,
     waiting: Semaphore,
     pulls: Semaphore,
     /// One connection per holder (address and certificate), shared by every pull from it.
@@ -55,7 +121,7 @@ pub(super) struct Peers {
 impl std::fmt::Debug for Peers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Peers")
-            .field("grants", &lock(&self.grants).len())
+            .field("grants", &self.grants.len())
             .finish_non_exhaustive()
     }
 }
@@ -72,8 +138,7 @@ impl Peers {
         Peers {
             endpoint: OnceLock::new(),
             transport,
-            grants: Mutex::new(Grants::default()),
-            granted: Notify::new(),
+            grants: GrantBoard::default(),
             waiting: Semaphore::new(MAX_WAITING),
             pulls: Semaphore::new(MAX_PULLS),
             connections: Mutex::new(HashMap::new()),
@@ -85,40 +150,15 @@ impl Peers {
         let _ = self.endpoint.set(endpoint.clone());
     }
 
-    pub(super) fn offer(&self, token: Token, grantor: Grantor, value: Result<Bytes, Failure>) {
-        lock(&self.grants).offer(token, grantor, value);
-        self.granted.notify_waiters();
-    }
-
-    pub(super) fn revoke(&self, tokens: &[Token]) {
-        lock(&self.grants).revoke(tokens);
-    }
-
-    pub(super) fn revoke_all(&self, grantor: Grantor) {
-        lock(&self.grants).revoke_all(grantor);
-    }
-
     /// The grant for `token`, waiting a little for it to arrive.
     async fn take_grant(&self, token: &Token) -> Option<Result<Bytes, Failure>> {
-        if let Some(granted) = lock(&self.grants).take(token) {
+        if let Some(granted) = self.grants.take_now(token) {
             return Some(granted);
         }
         // A bounded number wait, each for a bounded time: a stranger guessing tokens costs
         // the worker a few streams for two seconds, never memory.
         let _waiting = self.waiting.try_acquire().ok()?;
-        let deadline = tokio::time::Instant::now() + GRANT_WAIT;
-        loop {
-            let notified = self.granted.notified();
-            tokio::pin!(notified);
-            // Registered before looking, so a grant arriving in between is not missed.
-            notified.as_mut().enable();
-            if let Some(granted) = lock(&self.grants).take(token) {
-                return Some(granted);
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return None;
-            }
-        }
+        self.grants.take_within(token, GRANT_WAIT).await
     }
 
     /// Fetches the value `holder` grants, at most `max_value` bytes of it.
