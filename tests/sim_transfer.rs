@@ -137,6 +137,20 @@ fn without_faults_values_move_worker_to_worker() {
     }
 }
 
+/// Found by the random cases: worker 0 stalls for 249 ms under a 39 ms request deadline; the
+/// client gives up on it, and must not give up on worker 1 as well while worker 1's pull from
+/// the stalled worker waits for its grant.
+#[test]
+fn a_stalled_holder_does_not_cost_the_puller_its_deadline() {
+    check(
+        Pipeline::Zip,
+        2,
+        40,
+        1,
+        Faults::from_seed(14_125_728_023_484_399_202, 2),
+    );
+}
+
 #[test]
 fn with_peer_transfer_off_values_come_through_the_client() {
     let mut faults = Faults::none(2);
@@ -158,5 +172,26 @@ proptest! {
     #[test]
     fn accumulate_survives_random_faults(seed in any::<u64>(), workers in 2usize..4, buffer in 1usize..6) {
         check(Pipeline::Accumulate, workers, 40, buffer, Faults::from_seed(seed, workers));
+    }
+}
+
+/// Replays one case: `SIM_SEED=<seed> SIM_WORKERS=<n> SIM_BUFFER=<n> cargo test --test
+/// sim_transfer replay` (what a failing case prints).
+#[test]
+fn replay() {
+    let number = |name: &str| std::env::var(name).ok().and_then(|s| s.parse::<u64>().ok());
+    let Some(seed) = number("SIM_SEED") else {
+        return;
+    };
+    let workers = number("SIM_WORKERS").unwrap_or(3) as usize;
+    let buffer = number("SIM_BUFFER").unwrap_or(4) as usize;
+    for pipeline in [Pipeline::Zip, Pipeline::Accumulate] {
+        check(
+            pipeline,
+            workers,
+            40,
+            buffer,
+            Faults::from_seed(seed, workers),
+        );
     }
 }

@@ -23,8 +23,8 @@ use super::{ClientAuth, ClientError, ConnectConfig};
 use crate::remote::obs::{InFlight as Recorded, Metrics};
 use crate::remote::proto::{
     AnswerError, ClientMessage, Hello, HelloReply, Holder, INITIAL_TASK_TIME, InFlight, Key,
-    Limits, Load, MAX_HELLO, PROTOCOL_VERSION, Reply, Request, Response, TaskError, TaskErrorKind,
-    Token, WorkerId, merge_releases, pieces,
+    Limits, Load, MAX_HELLO, PROTOCOL_VERSION, PULL_GRACE, Reply, Request, Response, TaskError,
+    TaskErrorKind, Token, WorkerId, merge_releases, pieces,
 };
 use crate::remote::registry;
 use crate::remote::transport::{self, MessageReader, StreamError, spawn_writer, write_message};
@@ -289,6 +289,7 @@ impl Link {
         outputs: Vec<Weak<Value>>,
     ) {
         let recorded = self.metrics.on_request(self.id, &request);
+        let is_pull = matches!(request, Request::Pull { .. });
         let task_sent =
             matches!(request, Request::Submit(_) | Request::SubmitWith { .. }).then(Instant::now);
         let waiter = Waiter {
@@ -299,8 +300,11 @@ impl Link {
         };
         // Insert and send under the lock: a reply cannot overtake its entry, and a link closed
         // meanwhile either refuses the entry here or drains it in `fail_all`.
+        // A pull also waits on the worker it pulls from, within the puller's own bounds: a
+        // slow holder is no reason to give up on this worker.
+        let grace = if is_pull { PULL_GRACE } else { Duration::ZERO };
         let mut pending = self.pending();
-        match pending.insert_at(waiter, tokio::time::Instant::now().into_std()) {
+        match pending.insert_with_grace(waiter, tokio::time::Instant::now().into_std(), grace) {
             Ok(id) => {
                 self.outstanding.fetch_add(1, Ordering::Relaxed);
                 let sent = self.outgoing.send(ClientMessage::Request { id, request });

@@ -37,7 +37,8 @@ pub use limits::{
 };
 pub use message::*;
 pub use peer::{
-    Grantor, Grants, MAX_PEER_REQUEST, PEER_ALPN, PeerAnswer, PeerRequest, answer_peer, unavailable,
+    Grantor, Grants, MAX_PEER_REQUEST, PEER_ALPN, PEER_GRANT_WAIT, PEER_TIMEOUT, PULL_GRACE,
+    PeerAnswer, PeerRequest, answer_peer, unavailable,
 };
 pub use pending::{AnswerError, Answered, InFlight, ReplyError};
 pub use placement::{INITIAL_TASK_TIME, Load, SAMPLE_ABOVE, choose_placement, choose_worker};

@@ -9,6 +9,7 @@
 //! the holder and the puller, over their authenticated connections.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,20 @@ use super::message::{Failure, FailureKind};
 
 /// The ALPN protocol name of connections between workers.
 pub const PEER_ALPN: &[u8] = b"rivulet-peer/4";
+
+/// How long a holder lets a peer's request wait for its grant to arrive (the client sends the
+/// grant to the holder and the pull to the puller at the same time; the grant is almost always
+/// first).
+pub const PEER_GRANT_WAIT: Duration = Duration::from_secs(2);
+
+/// How long a puller gives connecting to the holder, and the holder's answer once asked (over
+/// and above [`PEER_GRANT_WAIT`]).
+pub const PEER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How much longer than the client's request deadline a [`Request::Pull`](super::Request::Pull)
+/// may take: the puller's own bounds on reaching the holder and hearing from it. A slow holder
+/// is no reason to give up on the puller.
+pub const PULL_GRACE: Duration = Duration::from_secs(12);
 
 /// The most bytes a [`PeerRequest`] frame may take (a holder reads no more before it has a
 /// valid token).

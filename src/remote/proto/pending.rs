@@ -41,6 +41,8 @@ struct Waiting<W> {
     waiter: W,
     /// When the request was sent, for its deadline.
     sent: Instant,
+    /// How much longer than the deadline it may take (a pull waits on another worker too).
+    grace: Duration,
     /// The pieces of a value reply so far, with its announced length.
     pieces: Option<(u64, BytesMut)>,
 }
@@ -111,6 +113,32 @@ impl<W> InFlight<W> {
     ///
     /// `Err(waiter)` once [`close`](Self::close) has been called.
     pub fn insert_at(&mut self, waiter: W, sent: Instant) -> Result<u64, W> {
+        self.insert_with_grace(waiter, sent, Duration::ZERO)
+    }
+
+    /// [`insert_at`](Self::insert_at), for a request that may take `grace` longer than the
+    /// deadline [`expire`](Self::expire) is given: one whose answer waits on someone else too.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use rivulet::remote::proto::InFlight;
+    ///
+    /// let mut table = InFlight::new(1024);
+    /// let start = Instant::now();
+    /// let id = table.insert_with_grace("pull", start, Duration::from_secs(7)).unwrap();
+    /// assert!(table.expire(start + Duration::from_secs(6), Duration::from_secs(5)).is_empty());
+    /// assert_eq!(table.expire(start + Duration::from_secs(12), Duration::from_secs(5)), vec![(id, "pull")]);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `Err(waiter)` once [`close`](Self::close) has been called.
+    pub fn insert_with_grace(
+        &mut self,
+        waiter: W,
+        sent: Instant,
+        grace: Duration,
+    ) -> Result<u64, W> {
         if self.closed {
             return Err(waiter);
         }
@@ -121,6 +149,7 @@ impl<W> InFlight<W> {
             Waiting {
                 waiter,
                 sent,
+                grace,
                 pieces: None,
             },
         );
@@ -242,7 +271,7 @@ impl<W> InFlight<W> {
         let overdue: Vec<u64> = self
             .waiting
             .iter()
-            .filter(|(_, w)| now.saturating_duration_since(w.sent) >= deadline)
+            .filter(|(_, w)| now.saturating_duration_since(w.sent) >= deadline + w.grace)
             .map(|(id, _)| *id)
             .collect();
         let mut expired = Vec::with_capacity(overdue.len());

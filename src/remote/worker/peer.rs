@@ -22,9 +22,9 @@ use crate::remote::transport::{
     FrameReader, TransportSettings, peer_client_config, read_message, write_message,
 };
 
-/// How long a peer's request waits for its grant to arrive (the client sends the grant to the
-/// holder and the pull to the puller at the same time; the grant is almost always first).
-pub(crate) const GRANT_WAIT: Duration = Duration::from_secs(2);
+/// How long a peer's request waits for its grant to arrive (the protocol's bound, which the
+/// client's deadline for a pull allows for).
+pub(crate) use crate::remote::proto::PEER_GRANT_WAIT as GRANT_WAIT;
 
 /// How many requests may wait for a grant at once, over all peers (each holds a stream).
 const MAX_WAITING: usize = 64;
@@ -36,7 +36,7 @@ const PEER_STREAMS: u32 = 16;
 const MAX_PULLS: usize = 8;
 
 /// How long connecting to a peer, and its answer's first frame, may take.
-const PEER_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::remote::proto::PEER_TIMEOUT;
 
 /// A holder's grants, with a wake-up for the peers' requests that wait for theirs: the part of
 /// the holder both the worker's peer server and the simulation's workers use.
