@@ -623,7 +623,11 @@ impl Metrics {
     /// A retired worker is closed on purpose: it is not counted as lost.
     pub(crate) fn on_worker_left(&self, worker: WorkerId, detail: String) {
         let record = self.worker(worker);
-        record.left.store(true, Ordering::Relaxed);
+        // A worker leaves once: discovery's drain and a redial that finds it retired may both
+        // report it, in either order, and only the first is a departure.
+        if record.left.swap(true, Ordering::AcqRel) {
+            return;
+        }
         // Down already: `on_worker_lost`, which the close calls, records no error for it.
         record.up.store(false, Ordering::Release);
         self.on_membership(
@@ -1312,4 +1316,31 @@ pub struct ErrorSnapshot {
     pub function: Option<String>,
     /// The message (a failed task's error, as the worker reported it).
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Discovery's drain and a redial that finds the worker retired both report the departure
+    /// (in either order, found by CI): the worker leaves once.
+    #[test]
+    fn a_worker_leaves_once() {
+        let metrics = Metrics::default();
+        let worker = WorkerId::new(1, "127.0.0.1:9".parse().unwrap());
+        metrics.on_worker_draining(worker);
+        metrics.on_worker_left(worker, "its connection had ended".to_owned());
+        metrics.on_worker_left(
+            worker,
+            "retired while it was being dialled again".to_owned(),
+        );
+        let membership = metrics.snapshot().membership;
+        assert_eq!(membership.left, 1, "{membership:?}");
+        let lefts = membership
+            .events
+            .iter()
+            .filter(|event| event.change == MemberChange::Left)
+            .count();
+        assert_eq!(lefts, 1, "{membership:?}");
+    }
 }
