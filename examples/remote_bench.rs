@@ -19,8 +19,8 @@
 //! - the seed's example: 10 tasks of 1 s over 8 slots (2 workers × 4);
 //! - start-up time of `Client::local(2)`.
 //!
-//! `-- --only NAME` runs one part (`startup`, `throughput`, `latency`, `values`, `seed`), for a
-//! profiler.
+//! `-- --only NAME` runs one part (`startup`, `throughput`, `latency`, `values`, `seed`, or
+//! `in-process`: the in-process workers' throughput alone), for a profiler.
 
 use std::time::{Duration, Instant};
 
@@ -328,6 +328,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .into_iter()
         .map(|addr| tokio::spawn(watch(addr)))
         .collect();
+
+    // `--only in-process`: only the in-process workers' throughput, for a profiler.
+    if only == Some("in-process") {
+        let mut in_process = Vec::new();
+        for _ in 0..RUNS {
+            in_process.push(remote_throughput(&local).await);
+        }
+        println!("  2 in-process workers: {:.0} items/s", median(in_process));
+    }
 
     if runs(only, "throughput") {
         let processes = with_dashboard(Client::builder().workers(2).processes(true))

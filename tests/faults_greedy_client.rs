@@ -156,8 +156,8 @@ async fn a_task_flood_is_refused_past_the_quota_and_others_are_served_meanwhile(
             checked = true;
             // The flooder still has all its taken tasks queued or running: another client's
             // items get their turn on the slots before the flood's are all done.
-            // With one queue for all clients they would wait for all 8 (1.2 s); with turns,
-            // for the 2 running and the 2 waiting for a slot.
+            // With one queue for all clients they would wait for all 8 (1.2 s); with a lane
+            // per connection, taken in turn, only for the 2 running.
             let finished_before = FLOOD_FINISHED.load(Ordering::SeqCst);
             assert!(finished_before < 8, "the flood finished before the check");
             let handles: Vec<_> = futures::stream::iter([1_i64, 2])

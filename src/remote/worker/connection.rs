@@ -6,8 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use std::collections::VecDeque;
-
 use bytes::Bytes;
 
 use tokio::sync::mpsc;
@@ -17,7 +15,7 @@ use super::slots::{Finished, Job, unknown_function};
 use super::{WorkerAuth, WorkerShared, close_code};
 use crate::remote::obs::WorkerStats;
 use crate::remote::proto::{
-    Action, ClientMessage, Failure, HelloReply, Key, MAX_HELLO, Reply, Run, WorkerSession,
+    Action, ClientMessage, Failure, HelloReply, Key, MAX_HELLO, Reply, WorkerSession,
     check_hello_body,
 };
 use crate::remote::registry;
@@ -102,12 +100,13 @@ pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<
     let (replies, writer) = spawn_counted_writer::<Reply>(send, shared.max_frame);
     let max_unread = shared.limits.max_unread;
     let mut session = WorkerSession::new(shared.limits);
-    // This connection's tasks on the slots' queue: at most as many as the worker has slots, so
-    // a client with a million tasks queued takes its turn with the others (the queue is first
-    // come, first served) rather than ahead of them. The rest wait here, in order.
-    let turns = shared.slot_count.max(1);
+    // This connection's tasks queue in a lane of their own, which the slots serve in turn with
+    // the other connections': a client with a million tasks queued does not go ahead of
+    // another's (see `slots`).
+    let lane = shared.slots.lane();
     let mut on_slots = 0;
-    let mut backlog: VecDeque<Run> = VecDeque::new();
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut unknown = Vec::new();
     let (done, mut finished) = mpsc::unbounded_channel::<Finished>();
     // Values pulled from other workers for this client, as they arrive.
     let (arrived, mut pulled) = mpsc::unbounded_channel::<(Key, Result<Bytes, Failure>)>();
@@ -183,7 +182,17 @@ pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<
                         let weight = reply.weight();
                         drop(replies.send(reply, weight));
                     }
-                    Action::Run(run) => backlog.push_back(run),
+                    Action::Run(run) => match registry::lookup(&run.function) {
+                        Some(registration) => jobs.push(Job {
+                            task: run.task,
+                            kind: run.kind,
+                            registration,
+                            params: run.params,
+                            input: run.input,
+                            done: done.clone(),
+                        }),
+                        None => unknown.push((run.task, run.function)),
+                    },
                     Action::Offer { token, value } => {
                         shared.peers.grants.offer(token, grantor, value);
                     }
@@ -201,29 +210,14 @@ pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<
                     }
                 }
             }
-            let mut unknown = false;
-            while on_slots < turns {
-                let Some(run) = backlog.pop_front() else {
-                    break;
-                };
-                let Some(registration) = registry::lookup(&run.function) else {
-                    session.finished(run.task, Err(unknown_function(&run.function)));
-                    unknown = true;
-                    continue;
-                };
-                on_slots += 1;
-                shared.slots.submit(Job {
-                    task: run.task,
-                    kind: run.kind,
-                    registration,
-                    params: run.params,
-                    input: run.input,
-                    done: done.clone(),
-                });
-            }
+            on_slots += jobs.len();
+            lane.submit(jobs.drain(..));
             // An unknown function's failure is a reply (and may start other tasks).
-            if !unknown {
+            if unknown.is_empty() {
                 break;
+            }
+            for (task, function) in unknown.drain(..) {
+                session.finished(task, Err(unknown_function(&function)));
             }
         }
         held = track_values(held, session.values_held());
@@ -241,7 +235,7 @@ pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<
             bytes_held = bytes;
         }
         session.pause(shared.pause_reason());
-        if !reading && on_slots == 0 && backlog.is_empty() && pulling == 0 {
+        if !reading && on_slots == 0 && pulling == 0 {
             break;
         }
     }
@@ -249,11 +243,11 @@ pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<
     shared.peers.grants.revoke_all(grantor);
     track_values(held, 0);
     shared.bytes_held.fetch_sub(bytes_held, Ordering::AcqRel);
-    // Dropping the session, the backlog and the channel frees this client's values and queued
-    // work now: a task still on the slots' queue is skipped, and one already running finishes
-    // there and its outcome is dropped.
+    // Dropping the session, the lane and the channel frees this client's values and queued
+    // work now: the tasks still in the lane go with it, and one already running finishes on
+    // its slot and its outcome is dropped.
     drop(finished);
-    drop(backlog);
+    drop(lane);
     drop(session);
     drop(replies);
     // Let the replies already queued go out, unless the connection is gone.
