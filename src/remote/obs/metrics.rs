@@ -344,6 +344,14 @@ impl Metrics {
         if workers.len() <= index {
             workers.resize(index + 1, None);
         }
+        // A worker that left stays gone: a redial that was under way when discovery retired
+        // it makes a link that is closed at once, and is no new member.
+        if workers[index]
+            .as_ref()
+            .is_some_and(|old| old.left.load(Ordering::Acquire))
+        {
+            record.left.store(true, Ordering::Release);
+        }
         workers[index] = Some(Arc::clone(&record));
         record
     }
@@ -1330,6 +1338,8 @@ mod tests {
         let worker = WorkerId::new(1, "127.0.0.1:9".parse().unwrap());
         metrics.on_worker_draining(worker);
         metrics.on_worker_left(worker, "its connection had ended".to_owned());
+        // A redial under way when it was retired connects, and is closed at once.
+        metrics.on_worker_up(worker, 1);
         metrics.on_worker_left(
             worker,
             "retired while it was being dialled again".to_owned(),
