@@ -6,8 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
 use futures::FutureExt;
-use futures::future::{BoxFuture, Shared};
+use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
@@ -29,7 +32,124 @@ pub(crate) struct Done {
     pub(crate) sizes: Vec<u64>,
 }
 
-pub(crate) type Status = Shared<BoxFuture<'static, Result<Done, TaskError>>>;
+/// How the request that makes a value ended, once it has: one cell shared by the request's
+/// outputs and every handle to them, settled once by the link when the reply comes (or the
+/// request is lost). Awaiting it gives a copy of the outcome; it is one allocation per
+/// request, where a boxed shared future over a channel was four.
+#[derive(Clone)]
+pub(crate) struct Status(Arc<Mutex<StatusState>>);
+
+enum StatusState {
+    /// The request is out: who waits for it.
+    Waiting(Vec<Waker>),
+    Settled(Result<Done, TaskError>),
+}
+
+impl fmt::Debug for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &*self.state() {
+            StatusState::Waiting(_) => f.write_str("Status::Waiting"),
+            StatusState::Settled(outcome) => {
+                f.debug_tuple("Status::Settled").field(outcome).finish()
+            }
+        }
+    }
+}
+
+impl Status {
+    /// A status whose request is out, and what settles it.
+    pub(crate) fn waiting(worker: WorkerId) -> (Status, Settle) {
+        let status = Status(Arc::new(Mutex::new(StatusState::Waiting(Vec::new()))));
+        let settle = Settle {
+            status: Some(status.clone()),
+            worker,
+        };
+        (status, settle)
+    }
+
+    /// A status settled from the start.
+    pub(crate) fn settled(outcome: Result<Done, TaskError>) -> Status {
+        Status(Arc::new(Mutex::new(StatusState::Settled(outcome))))
+    }
+
+    fn state(&self) -> MutexGuard<'_, StatusState> {
+        // Every change under the lock is one assignment or push; a panic cannot leave it
+        // half-done.
+        lock(&self.0)
+    }
+
+    /// The outcome, if the request has ended.
+    pub(crate) fn peek(&self) -> Option<Result<Done, TaskError>> {
+        match &*self.state() {
+            StatusState::Settled(outcome) => Some(outcome.clone()),
+            StatusState::Waiting(_) => None,
+        }
+    }
+
+    /// The bytes of output `output` if the request has ended and they came with its reply
+    /// (without copying the rest of the outcome).
+    pub(crate) fn inline(&self, output: usize) -> Option<Bytes> {
+        match &*self.state() {
+            StatusState::Settled(Ok(done)) => done.inline.get(output)?.clone(),
+            _ => None,
+        }
+    }
+
+    fn settle(&self, outcome: Result<Done, TaskError>) {
+        let waiting = {
+            let mut state = self.state();
+            if matches!(*state, StatusState::Settled(_)) {
+                return;
+            }
+            std::mem::replace(&mut *state, StatusState::Settled(outcome))
+        };
+        // Woken outside the lock: a woken task may poll at once on another thread.
+        if let StatusState::Waiting(wakers) = waiting {
+            wakers.into_iter().for_each(Waker::wake);
+        }
+    }
+}
+
+impl std::future::Future for Status {
+    type Output = Result<Done, TaskError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut *self.state() {
+            StatusState::Settled(outcome) => Poll::Ready(outcome.clone()),
+            StatusState::Waiting(wakers) => {
+                if !wakers.iter().any(|waker| waker.will_wake(cx.waker())) {
+                    wakers.push(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// Settles a [`Status`] with its request's answer; dropped unanswered (the request was never
+/// sent, or its link went without a word), it settles it as lost on its worker.
+#[derive(Debug)]
+pub(crate) struct Settle {
+    status: Option<Status>,
+    worker: WorkerId,
+}
+
+impl Settle {
+    /// Settles the status with the worker's answer to a task.
+    pub(crate) fn answer(mut self, reply: Result<Response, TaskError>) {
+        if let Some(status) = self.status.take() {
+            status.settle(done_of(Ok(reply), self.worker));
+        }
+    }
+}
+
+impl Drop for Settle {
+    fn drop(&mut self) {
+        if let Some(status) = self.status.take() {
+            status.settle(Err(TaskError::worker_lost(self.worker)));
+        }
+    }
+}
 
 /// A worker's answer, with its failures (and a lost link) turned into the item's error: what
 /// is left is a `Done` or a `Value`.
@@ -47,54 +167,49 @@ fn answer(
     }
 }
 
-/// Turns the answer to a submit into a shareable status.
-pub(crate) fn status_of(
-    reply: oneshot::Receiver<Result<Response, TaskError>>,
+/// How a task ended, from the worker's answer to it.
+fn done_of(
+    reply: Result<Result<Response, TaskError>, oneshot::error::RecvError>,
     worker: WorkerId,
-) -> Status {
-    reply
-        .map(move |reply| match answer(reply, worker)? {
-            Response::Done {
-                verdict,
-                values,
-                sizes,
-            } => Ok(Done {
-                inline: values,
-                verdict,
-                sizes,
-            }),
-            _ => Err(TaskError::new(
-                TaskErrorKind::Rejected,
-                "the worker answered a task with a value",
-            )),
-        })
-        .boxed()
-        .shared()
+) -> Result<Done, TaskError> {
+    match answer(reply, worker)? {
+        Response::Done {
+            verdict,
+            values,
+            sizes,
+        } => Ok(Done {
+            inline: values,
+            verdict,
+            sizes,
+        }),
+        _ => Err(TaskError::new(
+            TaskErrorKind::Rejected,
+            "the worker answered a task with a value",
+        )),
+    }
 }
 
 /// A status that is done already: the value's bytes are here.
 pub(crate) fn ready_status(bytes: Bytes) -> Status {
-    let done = Done {
+    Status::settled(Ok(Done {
         sizes: vec![bytes.len() as u64],
         inline: vec![Some(bytes)],
         verdict: None,
-    };
-    futures::future::ready(Ok(done)).boxed().shared()
+    }))
 }
 
 /// The status of a value that is made on its worker, of `size` bytes, whose bytes are not here.
 pub(crate) fn made_status(size: u64) -> Status {
-    let done = Done {
+    Status::settled(Ok(Done {
         sizes: vec![size],
         inline: vec![None],
         verdict: None,
-    };
-    futures::future::ready(Ok(done)).boxed().shared()
+    }))
 }
 
 /// A status that failed before anything was sent.
 pub(crate) fn failed_status(error: TaskError) -> Status {
-    futures::future::ready(Err(error)).boxed().shared()
+    Status::settled(Err(error))
 }
 
 /// How to make a value again if its worker is lost: what the client keeps until the value's
@@ -154,7 +269,7 @@ pub(crate) struct Deferred {
 pub(crate) struct PendingRequest {
     pub(crate) link: Arc<Link>,
     pub(crate) request: Request,
-    pub(crate) answer: oneshot::Sender<Result<Response, TaskError>>,
+    pub(crate) answer: super::link::Answerer,
     pub(crate) outputs: Vec<std::sync::Weak<Value>>,
     /// The task's inputs, whose own requests must go first.
     pub(crate) inputs: Vec<Arc<Value>>,
@@ -387,8 +502,8 @@ impl Value {
         if !matches!(*self.lineage(), Lineage::Unsent) {
             return None;
         }
-        // Such a status is ready from the start, so one poll settles it.
-        match self.status.clone().now_or_never() {
+        // Such a status is settled from the start.
+        match self.status.peek() {
             Some(Err(error)) => Some(error),
             _ => None,
         }
@@ -397,10 +512,8 @@ impl Value {
     /// Once the value's bytes are known here, forget how it was made: this ends the chains of
     /// inputs (an accumulation's states) that would otherwise grow with the stream.
     pub(crate) fn compact(&self) {
-        if let Some(Ok(done)) = self.status.peek() {
-            if let Some(Some(bytes)) = done.inline.get(self.output) {
-                *self.lineage() = Lineage::Bytes(bytes.clone());
-            }
+        if let Some(bytes) = self.status.inline(self.output) {
+            *self.lineage() = Lineage::Bytes(bytes);
         }
     }
 

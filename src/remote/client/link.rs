@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::future::Value;
+use super::future::{Settle, Value};
 use super::lock;
 use super::{ClientAuth, ClientError, ConnectConfig};
 use crate::remote::obs::{InFlight as Recorded, Metrics};
@@ -35,11 +35,28 @@ const MIN_REPLY_FRAME: usize = 4 << 20;
 /// The answer a request's sender waits for.
 pub(crate) type Answer = Result<Response, TaskError>;
 
+/// Who gets a request's answer: a channel, or (for a task) its outputs' status directly.
+#[derive(Debug)]
+pub(crate) enum Answerer {
+    Channel(oneshot::Sender<Answer>),
+    Status(Settle),
+}
+
+impl Answerer {
+    fn send(self, answer: Answer) {
+        match self {
+            // A dropped receiver: nobody waits for the answer any more.
+            Answerer::Channel(channel) => drop(channel.send(answer)),
+            Answerer::Status(settle) => settle.answer(answer),
+        }
+    }
+}
+
 /// A request waiting for its reply: who wants it, what the metrics remember, and when a task
 /// was sent (for the worker's task-time estimate; `None` for other requests).
 #[derive(Debug)]
 struct Waiter {
-    answer: oneshot::Sender<Answer>,
+    answer: Answerer,
     recorded: Recorded,
     task_sent: Option<Instant>,
     /// A task's outputs, to forget their lineage as soon as their bytes come with the reply.
@@ -274,7 +291,7 @@ impl Link {
     /// Sends a request; the receiver gets the worker's response, or the error that lost it.
     pub(crate) fn request(&self, request: Request) -> oneshot::Receiver<Answer> {
         let (answer, rx) = oneshot::channel();
-        self.send_request(request, answer, Vec::new());
+        self.send_request(request, Answerer::Channel(answer), Vec::new());
         rx
     }
 
@@ -285,7 +302,7 @@ impl Link {
     pub(crate) fn send_request(
         &self,
         request: Request,
-        answer: oneshot::Sender<Answer>,
+        answer: Answerer,
         outputs: Vec<Weak<Value>>,
     ) {
         let recorded = self.metrics.on_request(self.id, &request);
@@ -474,7 +491,7 @@ impl Link {
                     }
                     output.answered();
                 }
-                let _ = waiter.answer.send(answer);
+                waiter.answer.send(answer);
             }
             Ok(None) => {}
             Err(broken) => {
@@ -514,7 +531,7 @@ impl Link {
         for output in waiter.outputs.iter().filter_map(Weak::upgrade) {
             output.answered();
         }
-        let _ = waiter.answer.send(Err(error));
+        waiter.answer.send(Err(error));
     }
 
     /// Resolves once the link is dead.

@@ -19,7 +19,7 @@ pub use self::future::RemoteFuture;
 pub(crate) use self::future::Value;
 use self::future::{
     Deferred, Done, Lineage, MAX_RECOVERIES, Outstanding, PendingRequest, Status, failed_status,
-    made_status, ready_status, status_of,
+    made_status, ready_status,
 };
 pub(crate) use self::link::Link;
 pub use self::ops::GatherUnordered;
@@ -715,8 +715,7 @@ impl Client {
                 inputs: along,
             }
         };
-        let (answer, reply) = tokio::sync::oneshot::channel();
-        let status = status_of(reply, link.id);
+        let (status, settle) = Status::waiting(link.id);
         let lineage_inputs: Vec<Arc<Value>> =
             inputs.iter().map(|value| Arc::clone(value)).collect();
         let deferred = Arc::new(Deferred::default());
@@ -761,7 +760,7 @@ impl Client {
         let pending = PendingRequest {
             link: Arc::clone(&link),
             request,
-            answer,
+            answer: link::Answerer::Status(settle),
             outputs: values.iter().map(Arc::downgrade).collect(),
             inputs: lineage_inputs,
         };

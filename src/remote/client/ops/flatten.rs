@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use serde::de::DeserializeOwned;
 
 use crate::remote::client::future::Lineage;
@@ -126,8 +126,8 @@ fn cuts_from_sizes(batch: &Value, size: Option<u64>) -> Option<Vec<u64>> {
     let mut cuts = Vec::with_capacity(inputs.len() + 1);
     cuts.push(at);
     for input in &inputs {
-        // Every element is made once the batch is: its status is settled, one poll reads it.
-        let done = input.status.clone().now_or_never()?.ok()?;
+        // Every element is made once the batch is: its status is settled.
+        let done = input.status.peek()?.ok()?;
         at = at.checked_add(*done.sizes.get(input.output)?)?;
         cuts.push(at);
     }
