@@ -32,6 +32,9 @@ pub(crate) struct Done {
     pub(crate) sizes: Vec<u64>,
 }
 
+/// How a value's request ended: shared, so that every handle reads it without a copy.
+pub(crate) type Outcome = Result<Arc<Done>, TaskError>;
+
 /// How the request that makes a value ended, once it has: one cell shared by the request's
 /// outputs and every handle to them, settled once by the link when the reply comes (or the
 /// request is lost). Awaiting it gives a copy of the outcome; it is one allocation per
@@ -42,7 +45,7 @@ pub(crate) struct Status(Arc<Mutex<StatusState>>);
 enum StatusState {
     /// The request is out: who waits for it.
     Waiting(Vec<Waker>),
-    Settled(Result<Done, TaskError>),
+    Settled(Outcome),
 }
 
 impl fmt::Debug for Status {
@@ -69,7 +72,9 @@ impl Status {
 
     /// A status settled from the start.
     pub(crate) fn settled(outcome: Result<Done, TaskError>) -> Status {
-        Status(Arc::new(Mutex::new(StatusState::Settled(outcome))))
+        Status(Arc::new(Mutex::new(StatusState::Settled(
+            outcome.map(Arc::new),
+        ))))
     }
 
     fn state(&self) -> MutexGuard<'_, StatusState> {
@@ -79,7 +84,7 @@ impl Status {
     }
 
     /// The outcome, if the request has ended.
-    pub(crate) fn peek(&self) -> Option<Result<Done, TaskError>> {
+    pub(crate) fn peek(&self) -> Option<Outcome> {
         match &*self.state() {
             StatusState::Settled(outcome) => Some(outcome.clone()),
             StatusState::Waiting(_) => None,
@@ -96,6 +101,7 @@ impl Status {
     }
 
     fn settle(&self, outcome: Result<Done, TaskError>) {
+        let outcome = outcome.map(Arc::new);
         let waiting = {
             let mut state = self.state();
             if matches!(*state, StatusState::Settled(_)) {
@@ -111,7 +117,7 @@ impl Status {
 }
 
 impl std::future::Future for Status {
-    type Output = Result<Done, TaskError>;
+    type Output = Outcome;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut *self.state() {
@@ -433,11 +439,35 @@ impl Value {
     /// [`start`](Self::start), under the client's start lock: depth first, inputs before the
     /// task, with a stack of its own rather than recursion (a chain may be long).
     pub(crate) fn start_locked(self: &Arc<Self>) {
+        // Most tasks' inputs were sent already (scattered, or made by tasks that went): their
+        // request goes at once, with no stack to build.
+        let Some(request) = self.request.as_ref() else {
+            return;
+        };
+        let Some(taken) = request.take() else {
+            return;
+        };
+        if taken.pending.inputs.iter().all(|input| {
+            input
+                .request
+                .as_ref()
+                .is_none_or(|request| request.is_sent())
+        }) {
+            taken.send();
+            return;
+        }
+        Self::start_with_inputs(taken);
+    }
+
+    /// Sends `taken` after those of its inputs' requests that have not gone, depth first.
+    fn start_with_inputs(taken: Taken) {
         enum Step {
             Visit(Arc<Value>),
             Send(Box<Taken>),
         }
-        let mut steps = vec![Step::Visit(Arc::clone(self))];
+        let inputs: Vec<Arc<Value>> = taken.pending.inputs.clone();
+        let mut steps = vec![Step::Send(Box::new(taken))];
+        steps.extend(inputs.into_iter().rev().map(Step::Visit));
         while let Some(step) = steps.pop() {
             match step {
                 Step::Visit(value) => {
@@ -526,7 +556,7 @@ impl Value {
 
     /// The value's status, made again elsewhere as often as its worker is lost: the value that
     /// now stands for `self` (itself, unless it was made again) and how its request ended.
-    pub(crate) async fn settled(self: &Arc<Self>) -> (Arc<Value>, Result<Done, TaskError>) {
+    pub(crate) async fn settled(self: &Arc<Self>) -> (Arc<Value>, Outcome) {
         let mut value = Arc::clone(self);
         let mut recoveries = 0;
         loop {

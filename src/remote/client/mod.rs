@@ -18,7 +18,7 @@ mod stream;
 pub use self::future::RemoteFuture;
 pub(crate) use self::future::Value;
 use self::future::{
-    Deferred, Done, Lineage, MAX_RECOVERIES, Outstanding, PendingRequest, Status, failed_status,
+    Deferred, Lineage, MAX_RECOVERIES, Outcome, Outstanding, PendingRequest, Status, failed_status,
     made_status, ready_status,
 };
 pub(crate) use self::link::Link;
@@ -913,7 +913,7 @@ impl Client {
             return (Arc::clone(a), Arc::clone(b));
         }
         let ((a, a_status), (b, b_status)) = futures::join!(a.settled(), b.settled());
-        let weight = |value: &Arc<Value>, status: &Result<Done, TaskError>| match status {
+        let weight = |value: &Arc<Value>, status: &Outcome| match status {
             Ok(done) if matches!(done.inline.get(value.output), Some(Some(_))) => 0,
             Ok(done) => done.sizes.get(value.output).copied().unwrap_or(0),
             Err(_) => 0,
