@@ -832,7 +832,8 @@ impl WorkerSession {
         self.actions.push_back(Action::Run(Run {
             task: id,
             kind: unfinished.task.kind,
-            function: unfinished.task.function.clone(),
+            // Nothing reads the name again once the task runs.
+            function: std::mem::take(&mut unfinished.task.function),
             params: unfinished.task.params.clone(),
             input,
         }));
