@@ -14,6 +14,8 @@
 //!   the same `inc` through `tokio::task::spawn_blocking` under `futures::StreamExt::buffered(64)`;
 //! - round-trip latency (p50, p99) of one item at a time (buffered(1)), against an 8-byte echo
 //!   over one raw quinn stream (same TLS, same transport settings) in the same process;
+//! - the in-process throughput and the latency again with `inc` declared
+//!   `#[rivulet::remote(inline)]` (run on the worker's runtime thread, not handed to a slot);
 //! - 1 KiB and 64 KiB values through scatter → map(identity) → buffered(64) → gather, in MB/s,
 //!   against the same bytes echoed over one raw quinn stream;
 //! - the seed's example: 10 tasks of 1 s over 8 slots (2 workers × 4);
@@ -37,6 +39,16 @@ use rivulet::remote::transport::{
 fn inc(x: i64) -> i64 {
     x + 1
 }
+
+/// The same, declared never to block: workers run it on their runtime thread.
+#[rivulet::remote(inline)]
+fn inc_inline(x: i64) -> i64 {
+    x + 1
+}
+
+/// A trivial function of `i64` for the throughput and latency runs.
+trait Trivial: rivulet::RemoteFn<Input = i64, Output = i64> + Copy {}
+impl<F: rivulet::RemoteFn<Input = i64, Output = i64> + Copy> Trivial for F {}
 
 #[rivulet::remote]
 fn same_bytes(x: bytes::Bytes) -> bytes::Bytes {
@@ -64,11 +76,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// Items per second through scatter → map → buffered(64) → gather.
-async fn remote_throughput(client: &Client) -> f64 {
+async fn remote_throughput(client: &Client, f: impl Trivial) -> f64 {
     let start = Instant::now();
     let gathered = futures::stream::iter(0..ITEMS)
         .scatter(client)
-        .map(inc)
+        .map(f)
         .buffered(64)
         .gather()
         .fold(0_i64, |count, result| async move {
@@ -96,16 +108,11 @@ async fn baseline_throughput() -> f64 {
 }
 
 /// Round trips of one item at a time through scatter → map → buffered(1) → gather.
-async fn latencies(client: &Client) -> Vec<Duration> {
+async fn latencies(client: &Client, f: impl Trivial) -> Vec<Duration> {
     // A queue of one at the source: `emit` returns once the item is queued, so it and the pull
     // of the result can be awaited together.
     let source = Source::with_capacity(1);
-    let mut gathered = source
-        .stream()
-        .scatter(client)
-        .map(inc)
-        .buffered(1)
-        .gather();
+    let mut gathered = source.stream().scatter(client).map(f).buffered(1).gather();
     let mut samples = Vec::with_capacity(LATENCY_ITEMS);
     for x in 0..LATENCY_ITEMS as i64 {
         let start = Instant::now();
@@ -333,7 +340,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if only == Some("in-process") {
         let mut in_process = Vec::new();
         for _ in 0..RUNS {
-            in_process.push(remote_throughput(&local).await);
+            in_process.push(remote_throughput(&local, inc).await);
         }
         println!("  2 in-process workers: {:.0} items/s", median(in_process));
     }
@@ -347,10 +354,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|addr| tokio::spawn(watch(addr)));
         let mut in_process = Vec::new();
         let mut child = Vec::new();
+        let mut inline = Vec::new();
         let mut baseline = Vec::new();
         for _ in 0..RUNS {
-            in_process.push(remote_throughput(&local).await);
-            child.push(remote_throughput(&processes).await);
+            in_process.push(remote_throughput(&local, inc).await);
+            child.push(remote_throughput(&processes, inc).await);
+            inline.push(remote_throughput(&local, inc_inline).await);
             baseline.push(baseline_throughput().await);
         }
         if let Some(watcher) = watcher {
@@ -358,6 +367,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         processes.shutdown().await;
         let (in_process, child, baseline) = (median(in_process), median(child), median(baseline));
+        let inline = median(inline);
         println!("  throughput ({ITEMS} items of inc, buffered(64)):");
         println!(
             "    2 in-process workers:    {in_process:>8.0} items/s  ({:.3} of the baseline)",
@@ -367,6 +377,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "    2 child-process workers: {child:>8.0} items/s  ({:.3} of the baseline)",
             child / baseline
         );
+        println!(
+            "    2 in-process workers, #[remote(inline)]: {inline:.0} items/s  ({:.3} of the baseline)",
+            inline / baseline
+        );
         println!("    baseline, spawn_blocking under buffered(64): {baseline:.0} items/s");
     }
 
@@ -374,9 +388,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (echo_addr, echo_trust) = raw_echo_server()?;
         if runs(only, "latency") {
             let mut remote = Vec::new();
+            let mut inline = Vec::new();
             let mut raw = Vec::new();
             for _ in 0..RUNS {
-                remote.push(latencies(&local).await);
+                remote.push(latencies(&local, inc).await);
+                inline.push(latencies(&local, inc_inline).await);
                 raw.push(raw_echo_latencies(echo_addr, &echo_trust).await?);
             }
             let at = |samples: &[Vec<Duration>], p: f64| {
@@ -394,6 +410,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "    emit → result, buffered(1): p50 {p50:.1} µs, p99 {p99:.1} µs  ({:.2}× / {:.2}× the echo)",
                 p50 / raw50,
                 p99 / raw99
+            );
+            let (in50, in99) = (at(&inline, 0.5), at(&inline, 0.99));
+            println!(
+                "    the same, #[remote(inline)]: p50 {in50:.1} µs, p99 {in99:.1} µs  ({:.2}× / {:.2}× the echo)",
+                in50 / raw50,
+                in99 / raw99
             );
             println!("    raw quinn 8-byte echo:      p50 {raw50:.1} µs, p99 {raw99:.1} µs");
         }

@@ -84,9 +84,41 @@ pub trait RemoteFn: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// (`std::convert::Infallible` for functions that cannot fail).
     type Error: fmt::Display;
 
+    /// Whether the function never blocks and takes microseconds, so that a worker may run it on
+    /// its runtime thread instead of handing it to a slot thread (which costs two thread
+    /// wake-ups per task: about a third of a round trip on loopback). `#[rivulet::remote(inline)]`
+    /// sets it; the default is `false`, and every other function runs on a slot.
+    ///
+    /// A worker holds an inline function to [`INLINE_BUDGET`]: the first call that takes longer
+    /// sends every later call of that function on that worker to the slots, with a warning in
+    /// the log, so a function wrongly declared inline delays the worker's other work once, not
+    /// for good.
+    ///
+    /// ```
+    /// #[rivulet::remote(inline)]
+    /// fn inc(x: i64) -> i64 {
+    ///     x + 1
+    /// }
+    ///
+    /// #[rivulet::remote]
+    /// fn slow(x: i64) -> i64 {
+    ///     std::thread::sleep(std::time::Duration::from_millis(10));
+    ///     x
+    /// }
+    ///
+    /// use rivulet::RemoteFn;
+    /// assert!(inc::INLINE);
+    /// assert!(!slow::INLINE);
+    /// ```
+    const INLINE: bool = false;
+
     /// Runs the function on one input, in this process.
     fn call(&self, input: Self::Input) -> Result<Self::Output, Self::Error>;
 }
+
+/// How long one call of an [`inline`](RemoteFn::INLINE) function may take on a worker's runtime
+/// thread before the function's later calls go to the slots instead.
+pub const INLINE_BUDGET: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// Why running a registered function on bytes gave no output.
 ///
@@ -187,6 +219,7 @@ pub struct Registration {
     signature: fn() -> String,
     run: RunFn,
     split: fn() -> Option<__private::SplitFn>,
+    inline: bool,
 }
 
 impl Registration {
@@ -201,7 +234,13 @@ impl Registration {
             signature: signature::<F>,
             run: run_erased::<F>,
             split,
+            inline: F::INLINE,
         }
+    }
+
+    /// Whether the function is declared [`inline`](RemoteFn::INLINE).
+    pub fn is_inline(&self) -> bool {
+        self.inline
     }
 
     /// The function's stable name, [`RemoteFn::NAME`].

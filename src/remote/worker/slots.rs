@@ -11,13 +11,14 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::remote::obs::WorkerStats;
 use crate::remote::proto::{Failure, FailureKind, TaskId, TaskKind, TaskOutput};
-use crate::remote::registry::Registration;
+use crate::remote::registry::{INLINE_BUDGET, Registration};
 
 /// A task's outcome, as its connection reports it to its session.
 pub(super) type Finished = (TaskId, Result<TaskOutput, Failure>);
@@ -38,6 +39,9 @@ pub(super) struct Job {
 /// answered the tasks queued (without waiting for them).
 pub(super) struct SlotPool {
     queue: Arc<Queue>,
+    /// Functions declared inline whose call took longer than [`INLINE_BUDGET`] here: they run
+    /// on the slots from then on.
+    over_budget: Mutex<Vec<&'static str>>,
 }
 
 struct Queue {
@@ -157,7 +161,51 @@ impl SlotPool {
                 .name(format!("rivulet-slot-{slot}"))
                 .spawn(move || serve_slot(&queue))?;
         }
-        Ok(SlotPool { queue })
+        Ok(SlotPool {
+            queue,
+            over_budget: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Whether `registration`'s tasks run on the runtime thread rather than on a slot: it is
+    /// declared [`inline`](crate::RemoteFn::INLINE) and no call of it here has taken longer
+    /// than [`INLINE_BUDGET`].
+    pub(super) fn runs_inline(&self, registration: &Registration) -> bool {
+        registration.is_inline() && !self.over_budget().contains(&registration.name())
+    }
+
+    /// Runs an inline function's task here and now, and sends the function to the slots from
+    /// now on if the call took longer than [`INLINE_BUDGET`] (said once, as a warning).
+    pub(super) fn run_inline(
+        &self,
+        registration: &'static Registration,
+        kind: TaskKind,
+        params: &[u8],
+        input: &[u8],
+    ) -> Result<TaskOutput, Failure> {
+        let started = Instant::now();
+        let outcome = run(registration, kind, params, input);
+        let took = started.elapsed();
+        if took > INLINE_BUDGET {
+            let mut over = self.over_budget();
+            if !over.contains(&registration.name()) {
+                over.push(registration.name());
+                tracing::warn!(
+                    function = registration.name(),
+                    ?took,
+                    budget = ?INLINE_BUDGET,
+                    "a function declared inline took longer than its budget: its tasks run on the slots from now on"
+                );
+            }
+        }
+        outcome
+    }
+
+    fn over_budget(&self) -> MutexGuard<'_, Vec<&'static str>> {
+        // One push under the lock; a panic cannot leave it half-done.
+        self.over_budget
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A lane for one connection's tasks; its queued tasks go when it is dropped.
@@ -220,16 +268,27 @@ fn serve_slot(queue: &Queue) {
             input,
             done,
         } = job;
-        let outcome = {
-            let _span =
-                tracing::debug_span!("task", function = registration.name(), ?kind).entered();
-            let _busy = WorkerStats::global().busy();
-            registration.run_task(kind, &params, &input)
-        };
-        WorkerStats::global().task_ran(registration.name(), outcome.is_ok());
+        let outcome = run(registration, kind, &params, &input);
         // A closed channel: the connection went while the task ran; nobody wants the outcome.
         let _ = done.send((task, outcome));
     }
+}
+
+/// Runs one task's function, counted in the worker's statistics: on a slot thread, or on the
+/// runtime thread for a function declared [`inline`](crate::RemoteFn::INLINE).
+fn run(
+    registration: &'static Registration,
+    kind: TaskKind,
+    params: &[u8],
+    input: &[u8],
+) -> Result<TaskOutput, Failure> {
+    let outcome = {
+        let _span = tracing::debug_span!("task", function = registration.name(), ?kind).entered();
+        let _busy = WorkerStats::global().busy();
+        registration.run_task(kind, params, input)
+    };
+    WorkerStats::global().task_ran(registration.name(), outcome.is_ok());
+    outcome
 }
 
 /// The failure of a task whose function this worker does not have (a session refuses such a
