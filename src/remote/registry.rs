@@ -86,7 +86,7 @@ pub trait RemoteFn: Serialize + DeserializeOwned + Send + Sync + 'static {
 
     /// Whether the function never blocks and takes microseconds, so that a worker may run it on
     /// its runtime thread instead of handing it to a slot thread (which costs two thread
-    /// wake-ups per task: about a third of a round trip on loopback). `#[rivulet::remote(inline)]`
+    /// wake-ups per task: about a quarter of a one-item round trip on loopback). `#[rivulet::remote(inline)]`
     /// sets it; the default is `false`, and every other function runs on a slot.
     ///
     /// A worker holds an inline function to [`INLINE_BUDGET`]: the first call that takes longer
