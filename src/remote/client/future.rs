@@ -2,13 +2,12 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-
-use bytes::Bytes;
-use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
+use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
@@ -37,8 +36,8 @@ pub(crate) type Outcome = Result<Arc<Done>, TaskError>;
 
 /// How the request that makes a value ended, once it has: one cell shared by the request's
 /// outputs and every handle to them, settled once by the link when the reply comes (or the
-/// request is lost). Awaiting it gives a copy of the outcome; it is one allocation per
-/// request, where a boxed shared future over a channel was four.
+/// request is lost). Awaiting it gives the shared outcome; a pending status is one allocation
+/// (and the outcome one more), where a boxed shared future over a channel was four.
 #[derive(Clone)]
 pub(crate) struct Status(Arc<Mutex<StatusState>>);
 
@@ -144,7 +143,7 @@ impl Settle {
     /// Settles the status with the worker's answer to a task.
     pub(crate) fn answer(mut self, reply: Result<Response, TaskError>) {
         if let Some(status) = self.status.take() {
-            status.settle(done_of(Ok(reply), self.worker));
+            status.settle(done_of(reply, self.worker));
         }
     }
 }
@@ -174,11 +173,8 @@ fn answer(
 }
 
 /// How a task ended, from the worker's answer to it.
-fn done_of(
-    reply: Result<Result<Response, TaskError>, oneshot::error::RecvError>,
-    worker: WorkerId,
-) -> Result<Done, TaskError> {
-    match answer(reply, worker)? {
+fn done_of(reply: Result<Response, TaskError>, worker: WorkerId) -> Result<Done, TaskError> {
+    match answer(Ok(reply), worker)? {
         Response::Done {
             verdict,
             values,
@@ -465,20 +461,21 @@ impl Value {
             Visit(Arc<Value>),
             Send(Box<Taken>),
         }
-        let inputs: Vec<Arc<Value>> = taken.pending.inputs.clone();
-        let mut steps = vec![Step::Send(Box::new(taken))];
-        steps.extend(inputs.into_iter().rev().map(Step::Visit));
+        // The request goes after its inputs' (pushed last, so popped first), which go in their
+        // order (pushed reversed).
+        fn push(steps: &mut Vec<Step>, taken: Taken) {
+            let inputs: Vec<Arc<Value>> = taken.pending.inputs.clone();
+            steps.push(Step::Send(Box::new(taken)));
+            steps.extend(inputs.into_iter().rev().map(Step::Visit));
+        }
+        let mut steps = Vec::new();
+        push(&mut steps, taken);
         while let Some(step) = steps.pop() {
             match step {
                 Step::Visit(value) => {
-                    let Some(taken) = value.request.as_ref().and_then(|request| request.take())
-                    else {
-                        continue;
-                    };
-                    let inputs: Vec<Arc<Value>> = taken.pending.inputs.clone();
-                    steps.push(Step::Send(Box::new(taken)));
-                    // Reversed, so that the inputs' requests go in their order.
-                    steps.extend(inputs.into_iter().rev().map(Step::Visit));
+                    if let Some(taken) = value.request.as_ref().and_then(|request| request.take()) {
+                        push(&mut steps, taken);
+                    }
                 }
                 Step::Send(taken) => (*taken).send(),
             }
