@@ -221,8 +221,11 @@ pub(super) async fn serve_connection(connection: quinn::Connection, shared: Arc<
                     }
                 }
             }
-            on_slots += jobs.len();
-            lane.submit(jobs.drain(..));
+            // Most turns of the loop (a reply read, a task finished) queue nothing: no lock then.
+            if !jobs.is_empty() {
+                on_slots += jobs.len();
+                lane.submit(jobs.drain(..));
+            }
             // An unknown function's failure is a reply (and may start other tasks).
             if unknown.is_empty() {
                 break;

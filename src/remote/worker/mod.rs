@@ -413,6 +413,15 @@ struct WorkerShared {
     peers: Peers,
 }
 
+/// Locks `mutex`, whatever a panicking holder left: every lock of the worker's guards a table
+/// that its holders only push to, pop from or flag, so a panic leaves nothing half-done (and
+/// remote functions run outside every lock).
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 impl WorkerShared {
     /// Why new work is refused now, if it is: the values held for every client are past 80 %
     /// of the worker's memory limit.

@@ -5,14 +5,14 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{Notify, Semaphore};
 use tracing::debug;
 
-use super::WorkerShared;
+use super::{WorkerShared, lock};
 use crate::remote::obs::WorkerStats;
 use crate::remote::proto::{
     Failure, Grantor, Grants, Holder, MAX_PEER_REQUEST, PROTOCOL_VERSION, PeerAnswer, PeerRequest,
@@ -124,13 +124,6 @@ impl std::fmt::Debug for Peers {
             .field("grants", &self.grants.len())
             .finish_non_exhaustive()
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every holder of these locks only inserts or removes: a panic leaves nothing half-done.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Peers {

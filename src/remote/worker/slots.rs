@@ -16,6 +16,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use super::lock;
 use crate::remote::obs::WorkerStats;
 use crate::remote::proto::{Failure, FailureKind, TaskId, TaskKind, TaskOutput};
 use crate::remote::registry::{INLINE_BUDGET, Registration};
@@ -119,11 +120,7 @@ impl<J> State<J> {
 
 impl Queue {
     fn state(&self) -> MutexGuard<'_, State<Job>> {
-        // Every change under the lock is a push, a pop or a flag: a panic cannot leave it
-        // half-done (and functions run outside it).
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.state)
     }
 
     /// The next task, waiting for one; `None` once the pool is closed and empty.
@@ -202,10 +199,7 @@ impl SlotPool {
     }
 
     fn over_budget(&self) -> MutexGuard<'_, Vec<&'static str>> {
-        // One push under the lock; a panic cannot leave it half-done.
-        self.over_budget
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.over_budget)
     }
 
     /// A lane for one connection's tasks; its queued tasks go when it is dropped.
