@@ -27,8 +27,8 @@ pub use self::stream::{Gather, GatherAcked, Portable, RemoteFutures, RemoteStrea
 use crate::Ack;
 use crate::remote::obs::{Dashboard, Metrics, ServeAddr, ServeError};
 use crate::remote::proto::{
-    DEFAULT_MAX_FRAME, FailureKind, Key, Limits, Refusal, Request, Response, Task, TaskError,
-    TaskErrorKind, TaskKind, Token, WorkerId, choose_placement,
+    Backoff, DEFAULT_MAX_FRAME, FailureKind, Key, Limits, Refusal, Request, Response, Task,
+    TaskError, TaskErrorKind, TaskKind, Token, WorkerId, choose_placement,
 };
 use crate::remote::transport::{self, Identity, TlsError, TransportSettings, Trust};
 
@@ -140,11 +140,26 @@ pub enum ClientAuth {
     Certificate(Identity),
 }
 
-/// The first wait before a lost worker is dialled again; it doubles up to [`REDIAL_MAX`].
+/// The first step of the waits before a lost worker is dialled again; it doubles up to
+/// [`REDIAL_MAX`], each wait drawn between half and all of its step ([`Backoff`]).
 const REDIAL_FIRST: Duration = Duration::from_millis(100);
 
 /// The longest wait between two dials of a lost worker.
 const REDIAL_MAX: Duration = Duration::from_secs(10);
+
+/// A seed for one redial's waits that differs between processes (std's per-process hash keys),
+/// links and moments, so clients that lost a worker together do not dial it in step.
+fn redial_seed(id: WorkerId) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    id.hash(&mut hasher);
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos()
+        .hash(&mut hasher);
+    hasher.finish()
+}
 
 /// The default of [`ConnectConfig::request_timeout`].
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
@@ -449,10 +464,9 @@ impl Client {
         let (id, ended) = (link.id, link.ended());
         runtime.spawn(async move {
             ended.await;
-            let mut backoff = REDIAL_FIRST;
+            let mut backoff = Backoff::new(REDIAL_FIRST, REDIAL_MAX, redial_seed(id));
             loop {
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(REDIAL_MAX);
+                tokio::time::sleep(backoff.next_wait()).await;
                 // Hold the client only while setting out, so a dropped client goes at once.
                 let Some(inner) = client.upgrade() else {
                     return;

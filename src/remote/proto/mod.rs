@@ -12,9 +12,11 @@
 //! - the worker's decision on a hello ([`check_hello`]) and its side of a connection
 //!   ([`WorkerSession`]: messages in, [`Action`]s out);
 //! - worker to worker: [`PeerRequest`], [`PeerAnswer`] and the holder's [`Grants`];
-//! - the client's requests in flight ([`InFlight`]) and its placement rule ([`choose_worker`]);
+//! - the client's requests in flight ([`InFlight`]), its placement rule ([`choose_worker`]) and
+//!   the waits before it dials a lost worker again ([`Backoff`]);
 //! - the item error users see: [`TaskError`].
 
+mod backoff;
 mod builtin;
 mod frame;
 mod handshake;
@@ -27,6 +29,7 @@ mod placement;
 mod session;
 mod task_error;
 
+pub use backoff::Backoff;
 pub use builtin::{read_varint, split_params};
 pub use frame::{DEFAULT_MAX_FRAME, FrameDecoder, FrameError, HEADER_LEN, decode_exact, encode};
 pub use handshake::{MAX_HELLO, check_hello, check_hello_body};

@@ -128,7 +128,7 @@ pub fn choose_placement<T>(
 }
 
 /// SplitMix64: a well-mixed number from a counter, and the counter moved on.
-fn splitmix64(state: &mut u64) -> u64 {
+pub(super) fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
