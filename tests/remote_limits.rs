@@ -2,7 +2,8 @@
 //! lose no worker; a value over the limit fails alone with a typed error; the kind of a task's
 //! failure survives the wire; a long accumulation holds values bounded by its buffer; workers
 //! added at once get distinct ids; default slots follow `.workers(n)`; dropping a worker never
-//! waits for its thread; a child worker's secret is not in its environment.
+//! waits for its thread; a child worker's secret is not in its environment, and it takes the
+//! builder's limits.
 #![cfg(feature = "remote")]
 
 mod support;
@@ -320,4 +321,43 @@ async fn a_child_workers_secret_is_not_in_its_environment() {
     assert_eq!(within(client.scatter(5_i64).fetch()).await, Ok(5));
     client.shutdown().await;
     within(child.shutdown()).await;
+}
+
+/// Child-process workers are held to the builder's limits, as in-process ones are (they kept
+/// the defaults: a quota of 8 MiB was 4 GiB in a child).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_process_workers_take_the_builders_limits() {
+    let limits = Limits {
+        max_bytes_held: 8 << 20,
+        ..Limits::default()
+    };
+    let client = within(
+        Client::builder()
+            .workers(1)
+            .processes(true)
+            .worker_args(["--exact", "worker_process_entry", "--nocapture"])
+            .limits(limits)
+            .build(),
+    )
+    .await
+    .expect("the child worker starts");
+    // 130 values of 64 KiB: more than the 8 MiB quota, kept for the whole test.
+    let held: Vec<_> = (0..130)
+        .map(|_| client.scatter(vec![3u8; 65_533]))
+        .collect();
+    let out: Vec<_> = within(
+        futures::stream::iter(0..3)
+            .scatter(&client)
+            .map(explode)
+            .gather()
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    for item in &out {
+        let error = item.clone().expect_err("over the child's quota");
+        assert_eq!(error.kind(), TaskErrorKind::Overloaded, "{error}");
+    }
+    assert_eq!(client.workers().len(), 1, "the worker was lost");
+    drop(held);
+    client.shutdown().await;
 }

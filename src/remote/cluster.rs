@@ -172,9 +172,14 @@ impl ClientBuilder {
         let mut owned: Vec<Box<dyn Owned>> = Vec::with_capacity(self.workers);
         for _ in 0..self.workers {
             if self.processes {
-                let child =
-                    WorkerProcess::spawn(slots, &secret, &self.transport, &self.worker_args)
-                        .await?;
+                let child = WorkerProcess::spawn_with_limits(
+                    slots,
+                    &secret,
+                    &self.transport,
+                    self.limits,
+                    &self.worker_args,
+                )
+                .await?;
                 addrs.push(child.local_addr());
                 certs.push(child.certificate().clone());
                 owned.push(Box::new(child));

@@ -55,7 +55,7 @@ pub fn pieces(value: &Bytes, piece: usize) -> Option<impl Iterator<Item = (u64, 
 /// let limits = Limits { max_value: 16 << 20, ..Limits::default() };
 /// assert!(limits.piece < limits.max_value as usize);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// The largest value, scattered, made by a task or fetched. Default [`DEFAULT_MAX_VALUE`].
     pub max_value: u64,

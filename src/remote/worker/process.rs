@@ -15,6 +15,7 @@ use std::time::Duration;
 use tracing::debug;
 
 use super::{WorkerAuth, WorkerConfig, WorkerShared, bind, run_until};
+use crate::remote::proto::Limits;
 use crate::remote::transport::{self, Identity, TransportSettings};
 
 /// The environment variable that turns this binary into a child-process worker (its value is
@@ -29,6 +30,9 @@ pub(crate) struct ChildSpec {
     pub(crate) keep_alive: Duration,
     pub(crate) idle_timeout: Duration,
     pub(crate) receive_window: u32,
+    /// The parent's limits, so a child is held to the same sizes and quotas as an in-process
+    /// worker of the same client.
+    pub(crate) limits: Limits,
 }
 
 impl ChildSpec {
@@ -133,6 +137,7 @@ fn run_child(text: &str) -> Result<(), String> {
     };
     let config = WorkerConfig {
         transport,
+        limits: spec.limits,
         ..WorkerConfig::new(identity, WorkerAuth::Secret(spec.secret)).slots(spec.slots.max(1))
     };
     // A thread of its own: `run_if_worker` may be called from inside a runtime (`#[tokio::main]`).
@@ -305,11 +310,53 @@ pub struct WorkerProcess {
 
 impl WorkerProcess {
     /// Starts the current executable, with `args`, as a worker with `slots` task slots that
-    /// admits clients proving `secret`; returns once it listens (on 127.0.0.1).
+    /// admits clients proving `secret`; returns once it listens (on 127.0.0.1). It keeps the
+    /// default [`Limits`]; [`spawn_with_limits`](Self::spawn_with_limits) sets them.
     pub async fn spawn(
         slots: usize,
         secret: &[u8],
         transport: &TransportSettings,
+        args: &[String],
+    ) -> Result<WorkerProcess, SpawnError> {
+        Self::spawn_with_limits(slots, secret, transport, Limits::default(), args).await
+    }
+
+    /// [`spawn`](Self::spawn), with the sizes and quotas the worker holds its clients to.
+    /// [`ClientBuilder::limits`](crate::remote::ClientBuilder::limits) hands its limits to the
+    /// child-process workers it starts this way.
+    ///
+    /// (Not run as a doctest: a doctest's executable is rustdoc's harness, which cannot be
+    /// started again as a worker; `tests/remote_limits.rs` runs the same from a test binary.)
+    ///
+    /// ```no_run
+    /// use rivulet::remote::proto::Limits;
+    /// use rivulet::remote::{ClientAuth, ConnectConfig, TransportSettings, Trust};
+    /// use rivulet::worker::WorkerProcess;
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     // The child runs this same program: it serves from here and never returns.
+    ///     rivulet::worker::run_if_worker();
+    ///
+    ///     // A worker that keeps at most 64 MiB of values for each client.
+    ///     let limits = Limits { max_bytes_held: 64 << 20, ..Limits::default() };
+    ///     let secret = b"the workers' shared secret".to_vec();
+    ///     let transport = TransportSettings::default();
+    ///     let worker = WorkerProcess::spawn_with_limits(2, &secret, &transport, limits, &[]).await?;
+    ///     let trust = Trust::Pinned(vec![worker.certificate().clone()]);
+    ///     let config = ConnectConfig::new(trust, ClientAuth::Secret(secret));
+    ///     let client = rivulet::Client::connect([worker.local_addr()], config).await?;
+    ///     assert_eq!(client.scatter(7_u8).fetch().await?, 7);
+    ///     client.shutdown().await;
+    ///     worker.shutdown().await;
+    ///     Ok(())
+    /// }
+    /// ```
+    pub async fn spawn_with_limits(
+        slots: usize,
+        secret: &[u8],
+        transport: &TransportSettings,
+        limits: Limits,
         args: &[String],
     ) -> Result<WorkerProcess, SpawnError> {
         use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
@@ -320,6 +367,7 @@ impl WorkerProcess {
             keep_alive: transport.keep_alive,
             idle_timeout: transport.idle_timeout,
             receive_window: transport.receive_window,
+            limits,
         };
         let mut process = tokio::process::Command::new(exe)
             .args(args)
