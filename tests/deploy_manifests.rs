@@ -64,12 +64,45 @@ fn parse<T: DeserializeOwned + Serialize>(file: &str) -> T {
     typed
 }
 
+/// The container's variables as the kubelet sets them: a `resourceFieldRef` to one of the
+/// container's own resources takes the quantity written there (the worker parses `4Gi` as the
+/// kubelet's byte count would read).
 fn env_of(container: &Container) -> BTreeMap<String, String> {
     container
         .env
         .iter()
         .flatten()
-        .map(|var| (var.name.clone(), var.value.clone().unwrap_or_default()))
+        .map(|var| {
+            let value = match (&var.value, &var.value_from) {
+                (Some(value), _) => value.clone(),
+                (None, Some(from)) => {
+                    let field = from
+                        .resource_field_ref
+                        .as_ref()
+                        .unwrap_or_else(|| panic!("{}: only resourceFieldRef is used", var.name));
+                    assert_eq!(
+                        field.container_name.as_deref(),
+                        Some(container.name.as_str())
+                    );
+                    let (kind, resource) = field.resource.split_once('.').unwrap();
+                    let resources = container.resources.as_ref().unwrap();
+                    let quantities = match kind {
+                        "limits" => resources.limits.as_ref(),
+                        "requests" => resources.requests.as_ref(),
+                        other => panic!("{}: no resources {other}", var.name),
+                    };
+                    quantities
+                        .and_then(|q| q.get(resource))
+                        .unwrap_or_else(|| {
+                            panic!("{}: the container sets no {}", var.name, field.resource)
+                        })
+                        .0
+                        .clone()
+                }
+                (None, None) => String::new(),
+            };
+            (var.name.clone(), value)
+        })
         .collect()
 }
 
@@ -150,6 +183,8 @@ fn the_kubernetes_manifests_parse_and_fit_together() {
     let args = worker_args(&env, &[]);
     assert_eq!(args.listen.port() as i32, quic);
     assert_eq!(args.metrics.map(|m| m.port() as i32), Some(metrics));
+    // New work is refused before the container's memory limit kills the worker.
+    assert_eq!(args.memory_limit, Some(4 << 30));
     assert!(container.args.as_deref() == Some(&["worker".to_owned()][..]));
 
     // Ready means /healthz, on the metrics port; alive means /metrics (a draining worker is
@@ -302,6 +337,11 @@ fn the_systemd_unit_gives_the_worker_flags_it_takes() {
     let stop: u64 = value("TimeoutStopSec")[0].parse().unwrap();
     assert!(args.drain_timeout + Duration::from_secs(5) <= Duration::from_secs(stop));
     assert_eq!(value("RestartPreventExitStatus"), ["2"]);
+    // The worker's memory limit is the cgroup's cap (systemd's G is 2^30 bytes).
+    let cap = value("MemoryMax");
+    let cap = cap[0].strip_suffix('G').expect("MemoryMax in G");
+    let cap: u64 = cap.parse().expect("a whole number of G");
+    assert_eq!(args.memory_limit, Some(cap << 30));
 }
 
 #[test]

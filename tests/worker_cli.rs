@@ -42,6 +42,13 @@ fn bad_flags_exit_with_code_2_and_say_what_is_wrong() {
     let (code, stderr) = run_to_exit(&[&ok[..], &["--slots", "0"]].concat());
     assert_eq!(code, Some(2), "{stderr:?}");
 
+    let (code, stderr) = run_to_exit(&[&ok[..], &["--memory-limit", "4 gigs"]].concat());
+    assert_eq!(code, Some(2), "{stderr:?}");
+    assert!(
+        stderr.join("\n").contains("unknown unit `gigs`"),
+        "{stderr:?}"
+    );
+
     let (code, stderr) = run_to_exit(&["--cert", &cert, "--key", &key]);
     assert_eq!(code, Some(2));
     assert!(stderr.join("\n").contains("--secret-file"), "{stderr:?}");
@@ -110,6 +117,10 @@ fn environment_variables_set_every_flag_and_healthz_says_ready() {
         ("RIVULET_SLOTS", "3".to_owned()),
         ("RIVULET_METRICS", "127.0.0.1:0".to_owned()),
         ("RIVULET_DRAIN_TIMEOUT", "2s".to_owned()),
+        ("RIVULET_MEMORY_LIMIT", "2Gi".to_owned()),
+        ("RIVULET_MAX_VALUE", "64MiB".to_owned()),
+        ("RIVULET_MAX_BYTES_HELD", "1GB".to_owned()),
+        ("RIVULET_MAX_TASKS", "500".to_owned()),
     ];
     let mut worker = Proc::demo("worker", &["worker".into()], &env);
     let addr = worker.wait_for(START, |line| {
@@ -119,6 +130,17 @@ fn environment_variables_set_every_flag_and_healthz_says_ready() {
     });
     let addr = addr.unwrap_or_else(|| panic!("no listening line:\n{}", worker.transcript()));
     assert!(addr.ip().is_loopback() && addr.port() != 0);
+    // The limits it serves with are the variables' (2Gi = 2147483648, 64MiB = 67108864).
+    let limits = worker
+        .wait_for(START, |line| {
+            line.starts_with("limits: ").then(|| line.to_owned())
+        })
+        .unwrap_or_else(|| panic!("no limits line:\n{}", worker.transcript()));
+    assert_eq!(
+        limits,
+        "limits: values up to 67108864 bytes; each client up to 1000000000 bytes held and 500 \
+         tasks; memory limit 2147483648 bytes (new work refused past 80 %)"
+    );
     let metrics = worker
         .wait_for(START, metrics_at)
         .unwrap_or_else(|| panic!("no metrics line:\n{}", worker.transcript()));

@@ -38,6 +38,7 @@ use clap::Parser;
 
 use super::{WorkerAuth, WorkerConfig, WorkerError, WorkerShared, bind, run_until_drained};
 use crate::remote::obs::{ServeError, serve_metrics};
+use crate::remote::proto::{DEFAULT_MAX_TASKS, Limits};
 use crate::remote::transport::{Identity, TlsError, Trust};
 
 const ABOUT: &str = "A rivulet worker: runs the remote functions compiled into this binary for \
@@ -135,6 +136,40 @@ pub struct Args {
         value_parser = parse_duration
     )]
     pub drain_timeout: Duration,
+
+    /// The bytes of values the worker keeps for all its clients together; past 80 % of it,
+    /// new values and tasks are refused (clients see `Overloaded` and may retry elsewhere):
+    /// 512MiB, 4Gi, 2GB, or plain bytes, as Kubernetes gives a container's memory limit
+    /// (`resourceFieldRef: limits.memory`) [default: no limit but each client's
+    /// --max-bytes-held].
+    #[arg(long, env = "RIVULET_MEMORY_LIMIT", value_name = "SIZE", value_parser = parse_size)]
+    pub memory_limit: Option<u64>,
+
+    /// The largest value the worker takes, makes or sends (SIZE as for --memory-limit).
+    #[arg(
+        long,
+        env = "RIVULET_MAX_VALUE",
+        value_name = "SIZE",
+        default_value = "1GiB",
+        value_parser = parse_size
+    )]
+    pub max_value: u64,
+
+    /// The bytes of values one client may keep on the worker; past it its values and tasks
+    /// are refused (SIZE as for --memory-limit).
+    #[arg(
+        long,
+        env = "RIVULET_MAX_BYTES_HELD",
+        value_name = "SIZE",
+        default_value = "4GiB",
+        value_parser = parse_size
+    )]
+    pub max_bytes_held: u64,
+
+    /// The tasks one client may have queued or running on the worker; past it its tasks are
+    /// refused.
+    #[arg(long, env = "RIVULET_MAX_TASKS", value_name = "N", default_value_t = DEFAULT_MAX_TASKS)]
+    pub max_tasks: usize,
 }
 
 impl Args {
@@ -170,6 +205,41 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
 }
 
+/// Parses a size in bytes: plain (`4294967296`), or with a unit as Kubernetes writes them
+/// (`Ki`, `Mi`, `Gi`, `Ti` for powers of 1024, `k`, `M`, `G`, `T` for powers of 1000), an
+/// optional `B` after it (`512MiB`, `2GB`); spaces between are allowed.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (try 512MiB, 4Gi or 2GB)"))?;
+    let unit = unit.trim();
+    let unit = unit.strip_suffix('B').unwrap_or(unit);
+    let scale: u64 = match unit {
+        "" => 1,
+        "k" | "K" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        "T" => 1_000_000_000_000,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "Ti" => 1 << 40,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}` (use Ki, Mi, Gi, Ti or k, M, G, T)"
+            ));
+        }
+    };
+    number
+        .checked_mul(scale)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
 /// Why a worker given on the command line could not start.
 #[derive(Debug, thiserror::Error)]
 enum StartError {
@@ -191,6 +261,8 @@ enum StartError {
     },
     #[error("{0}")]
     Listen(#[source] WorkerError),
+    #[error("no way to admit clients: set --secret-file or --client-ca")]
+    NoAuth,
 }
 
 /// Runs a worker as `args` say until SIGTERM or Ctrl-C, then drains it: it takes no new
@@ -239,8 +311,10 @@ async fn run(args: Args, slots: usize) -> ExitCode {
     let (first, mut second) = signals();
     let drain_timeout = args.drain_timeout;
     let addr = endpoint.local_addr().unwrap_or(args.listen);
+    let limits_line = limits_line(&config);
     let on_serving = || {
         println!("rivulet worker listening on {addr} with {slots} slots");
+        println!("{limits_line}");
         if let Some(metrics) = &metrics {
             let at = metrics.local_addr();
             println!("metrics at http://{at}/metrics, health at http://{at}/healthz");
@@ -269,6 +343,18 @@ async fn run(args: Args, slots: usize) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// What the worker holds its clients to, as it will serve: one line for its log.
+fn limits_line(config: &WorkerConfig) -> String {
+    let memory = config
+        .memory_limit
+        .map_or_else(|| "none".to_owned(), |bytes| format!("{bytes} bytes"));
+    format!(
+        "limits: values up to {} bytes; each client up to {} bytes held and {} tasks; \
+         memory limit {memory} (new work refused past 80 %)",
+        config.limits.max_value, config.limits.max_bytes_held, config.limits.max_tasks
+    )
 }
 
 /// Everything that can go wrong before serving, checked in the order of the flags.
@@ -301,12 +387,21 @@ async fn start(
         (None, Some(path)) => WorkerAuth::ClientCertificates(
             Trust::ca_from_pem_file(path).map_err(StartError::ClientCa)?,
         ),
-        // clap requires one of the two.
-        (None, None) => unreachable!("clap requires --secret-file or --client-ca"),
+        // clap requires one of the two, but `Args`' fields can be changed after parsing.
+        (None, None) => return Err(StartError::NoAuth),
     };
-    let config = WorkerConfig::new(identity, auth)
-        .listen(args.listen)
-        .slots(slots);
+    let config = WorkerConfig {
+        limits: Limits {
+            max_value: args.max_value,
+            max_bytes_held: args.max_bytes_held,
+            max_tasks: args.max_tasks,
+            ..Limits::default()
+        },
+        memory_limit: args.memory_limit,
+        ..WorkerConfig::new(identity, auth)
+            .listen(args.listen)
+            .slots(slots)
+    };
     let metrics = match args.metrics {
         Some(addr) => Some(
             serve_metrics(addr)
@@ -391,6 +486,61 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("3 fortnights").is_err());
         assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn sizes_parse_as_kubernetes_writes_them() {
+        assert_eq!(parse_size("4294967296"), Ok(4 << 30));
+        assert_eq!(parse_size("4Gi"), Ok(4 << 30));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("512 Mi"), Ok(512 << 20));
+        assert_eq!(parse_size("2GB"), Ok(2_000_000_000));
+        assert_eq!(parse_size("64k"), Ok(64_000));
+        assert_eq!(parse_size("1Ti"), Ok(1 << 40));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("1.5Gi").is_err());
+        assert!(parse_size("4 gigs").is_err());
+        assert!(parse_size("99999999999Ti").is_err());
+        assert!(parse_size("").is_err());
+    }
+
+    #[test]
+    fn the_limits_flags_reach_the_worker() {
+        let args = Args::try_parse_from([
+            "worker",
+            "--cert",
+            "w.pem",
+            "--key",
+            "k.pem",
+            "--secret-file",
+            "s",
+            "--memory-limit",
+            "2Gi",
+            "--max-value",
+            "64MiB",
+            "--max-tasks",
+            "500",
+        ])
+        .expect("parses");
+        assert_eq!(args.memory_limit, Some(2 << 30));
+        assert_eq!(args.max_value, 64 << 20);
+        assert_eq!(
+            args.max_bytes_held,
+            crate::remote::proto::DEFAULT_MAX_BYTES_HELD
+        );
+        assert_eq!(args.max_tasks, 500);
+        let defaults = Args::try_parse_from([
+            "worker",
+            "--cert",
+            "w.pem",
+            "--key",
+            "k.pem",
+            "--client-ca",
+            "c",
+        ])
+        .expect("parses");
+        assert_eq!(defaults.memory_limit, None);
+        assert_eq!(defaults.max_value, crate::remote::proto::DEFAULT_MAX_VALUE);
     }
 
     #[test]
