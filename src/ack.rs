@@ -30,10 +30,11 @@
 //! # }
 //! ```
 
+use crate::util::lock;
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 /// A guard standing for one item: when the last clone is dropped, the item is done.
 ///
@@ -372,11 +373,4 @@ fn done<P: Clone>(
     if let Some(position) = newest {
         committed.send_replace(Some(position));
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every critical section leaves the state consistent, so a poisoned lock is still usable.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

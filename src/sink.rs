@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use futures::{Stream, StreamExt};
@@ -10,6 +10,7 @@ use tokio::task::{JoinError, JoinHandle};
 
 use crate::error::{Error, panic_message};
 use crate::util::call_user;
+use crate::util::lock;
 
 /// A running pipeline spawned by [`sink`](crate::StreamzExt::sink): a future of its end.
 ///
@@ -216,11 +217,4 @@ impl<T> Future for ListSink<T> {
         futures::ready!(Pin::new(&mut self.handle).poll(cx))?;
         Poll::Ready(Ok(std::mem::take(&mut *lock(&self.items))))
     }
-}
-
-fn lock<T>(items: &Mutex<Vec<T>>) -> MutexGuard<'_, Vec<T>> {
-    // Pushing is the only thing done under the lock; a panic elsewhere cannot leave it half-done.
-    items
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

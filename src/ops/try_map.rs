@@ -2,13 +2,14 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use futures::Stream;
 use pin_project::pin_project;
 
 use super::call_user;
+use crate::util::lock;
 
 /// What the operator and its [`Errors`] stream share.
 #[derive(Debug)]
@@ -17,11 +18,6 @@ struct Shared<E> {
     waker: Option<Waker>,
     /// The operator has ended or was dropped: no more errors will come.
     closed: bool,
-}
-
-fn lock<E>(shared: &Mutex<Shared<E>>) -> MutexGuard<'_, Shared<E>> {
-    // Nothing panics while holding the lock, but a poisoned queue is still a good queue.
-    shared.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The error side of [`TryMap`] and [`TryRetain`](super::TryRetain): errors go to the

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -31,6 +31,7 @@ pub use rdkafka::ClientConfig;
 
 use super::{DEFAULT_MAX_RECORD_SIZE, SourceError};
 use crate::ack::{Acked, Tracker};
+use crate::util::lock;
 
 /// How many messages a batch holds at most unless set: streamz's `max_batch_size`.
 pub const DEFAULT_MAX_BATCH_SIZE: usize = 10_000;
@@ -368,10 +369,6 @@ fn connector(what: &str, e: impl fmt::Display) -> SourceError {
         what: format!("kafka: {what}"),
         message: e.to_string(),
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 type PartitionKey = (String, i32);

@@ -31,6 +31,7 @@ use crate::remote::proto::{
     TaskError, TaskErrorKind, TaskKind, Token, WorkerId, choose_placement,
 };
 use crate::remote::transport::{self, Identity, TlsError, TransportSettings, Trust};
+use crate::util::lock;
 
 /// What can go wrong while starting workers or connecting to them.
 #[derive(Debug, thiserror::Error)]
@@ -1050,11 +1051,4 @@ impl Client {
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }
-}
-
-/// Locks a mutex whose holders only assign or push: a panic cannot leave its value half-done.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

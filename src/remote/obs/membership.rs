@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::remote::proto::WorkerId;
+use crate::util::lock;
 
 /// How many membership changes are kept for the dashboard.
 const EVENTS_KEPT: usize = 200;
@@ -189,11 +190,4 @@ impl Membership {
             );
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Updates under these locks are single assignments and pushes.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::membership::{MemberChange, Membership, MembershipSnapshot};
 use crate::remote::proto::WorkerId;
 use crate::remote::proto::{Key, Request, Response, TaskKind};
+use crate::util::lock;
 
 /// How many finished tasks each worker's record keeps for the task stream.
 const TASKS_KEPT: usize = 512;
@@ -307,13 +308,6 @@ fn drop_one(counter: &AtomicU64) {
     let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
         Some(n.saturating_sub(1))
     });
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The records under these locks are updated by single pushes and pops.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Metrics {

@@ -35,6 +35,7 @@ use self::slots::SlotPool;
 use crate::remote::obs::WorkerStats;
 use crate::remote::proto::{DEFAULT_MAX_FRAME, Limits};
 use crate::remote::transport::{self, Identity, TlsError, TransportSettings, Trust};
+use crate::util::lock;
 
 /// QUIC application error codes a worker closes connections with.
 mod close_code {
@@ -411,15 +412,6 @@ struct WorkerShared {
     handshaking: AtomicUsize,
     /// Values granted to other workers, and the connections to pull from them.
     peers: Peers,
-}
-
-/// Locks `mutex`, whatever a panicking holder left: every lock of the worker's guards a table
-/// that its holders only push to, pop from or flag, so a panic leaves nothing half-done (and
-/// remote functions run outside every lock).
-fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl WorkerShared {
