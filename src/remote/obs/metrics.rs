@@ -26,6 +26,12 @@ use crate::util::lock;
 
 /// How many finished tasks each worker's record keeps for the task stream.
 const TASKS_KEPT: usize = 512;
+/// About how many task records one snapshot carries across the fleet: each worker's share is
+/// this divided among the workers, between [`TASKS_SHOWN_MIN`] and [`TASKS_KEPT`], so a poll of
+/// 1,000 workers copies 16,000 records instead of half a million (up to 8 workers see all 512).
+const TASKS_SHOWN: usize = 4096;
+/// The fewest recent tasks a snapshot shows of each worker.
+const TASKS_SHOWN_MIN: usize = 16;
 /// How many recent errors are kept.
 const ERRORS_KEPT: usize = 100;
 /// How long an error message may be in the record (a panic's message can be long).
@@ -738,17 +744,17 @@ impl Metrics {
         let mut workers = Vec::new();
         let mut functions = Vec::new();
         let mut tasks = Vec::new();
-        for record in self.workers() {
+        let records = self.workers();
+        let shown = (TASKS_SHOWN / records.len().max(1)).clamp(TASKS_SHOWN_MIN, TASKS_KEPT);
+        for record in records {
             let (values_held, bytes_held, worker_functions, worker_tasks) = {
                 let state = record.state();
                 let functions: Vec<Arc<FunctionRecord>> =
                     state.functions.values().cloned().collect();
-                (
-                    state.held.len(),
-                    state.held_bytes,
-                    functions,
-                    state.tasks.clone(),
-                )
+                // The most recent `shown`, copied under the lock and no more.
+                let skip = state.tasks.len().saturating_sub(shown);
+                let recent: Vec<TaskRecord> = state.tasks.iter().skip(skip).cloned().collect();
+                (state.held.len(), state.held_bytes, functions, recent)
             };
             let slots = record.slots.load(Ordering::Relaxed);
             let up = record.up.load(Ordering::Relaxed);
@@ -1323,6 +1329,7 @@ pub struct ErrorSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::remote::proto::Task;
 
     /// Discovery's drain and a redial that finds the worker retired both report the departure
     /// (in either order, found by CI): the worker leaves once.
@@ -1346,5 +1353,47 @@ mod tests {
             .filter(|event| event.change == MemberChange::Left)
             .count();
         assert_eq!(lefts, 1, "{membership:?}");
+    }
+
+    /// Finishes `count` tasks of function `f` on `worker`.
+    fn finish_tasks(metrics: &Metrics, worker: WorkerId, count: u64) {
+        for n in 0..count {
+            let task = Task {
+                kind: TaskKind::Map,
+                function: "f".to_owned(),
+                params: bytes::Bytes::new(),
+                inputs: vec![Key(n * 2)],
+                outputs: vec![Key(n * 2 + 1)],
+                reply_with_value: false,
+            };
+            let in_flight = metrics.on_request(worker, &Request::Submit(task));
+            metrics.on_response(worker, in_flight, None);
+        }
+    }
+
+    /// A snapshot of a large fleet carries a bounded share of each worker's recent tasks; a
+    /// small one carries all it keeps.
+    #[test]
+    fn a_snapshot_of_a_large_fleet_keeps_each_workers_recent_tasks_bounded() {
+        let addr = "127.0.0.1:9".parse().unwrap();
+        let small = Metrics::default();
+        for index in 0..4 {
+            finish_tasks(&small, WorkerId::new(index, addr), 600);
+        }
+        let tasks = small.snapshot().tasks;
+        assert_eq!(tasks.len(), 4 * TASKS_KEPT);
+
+        let large = Metrics::default();
+        for index in 0..1000 {
+            finish_tasks(&large, WorkerId::new(index, addr), 20);
+        }
+        let tasks = large.snapshot().tasks;
+        assert_eq!(tasks.len(), 1000 * TASKS_SHOWN_MIN);
+        // Each worker's share is its most recent tasks (sequence numbers 4..20).
+        assert!(
+            tasks
+                .iter()
+                .all(|task| task.seq >= 20 - TASKS_SHOWN_MIN as u64)
+        );
     }
 }
